@@ -1,0 +1,16 @@
+"""sheaflab: training ReLU networks by sheaf diffusion, without backpropagation.
+
+The network is a cellular sheaf on a path graph (:class:`NeuralSheaf`); the fast phase relaxes each
+example's cochain to equilibrium (:func:`equilibrium`); the slow phase moves each weight by an
+edge-local rule (:func:`local_gradients`).
+"""
+
+from .sheaf import Cochain, Discords, Edge, NeuralSheaf
+from .solve import Equilibrium, Trajectory, equilibrium, local_gradients, region_minimizer, residual
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Cochain", "Discords", "Edge", "NeuralSheaf", "Equilibrium", "Trajectory", "equilibrium",
+    "local_gradients", "region_minimizer", "residual",
+]

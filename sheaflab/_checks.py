@@ -1,0 +1,49 @@
+"""Argument checks shared by the package: every message names the argument and the expected shape."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def as_batch(value, name: str, width: int | None = None) -> np.ndarray:
+    """Return ``value`` as a finite float64 array of shape ``(B, width)`` with ``B >= 1``.
+
+    Raises ``TypeError`` when ``value`` is not array-like and ``ValueError`` for a wrong shape,
+    an empty batch or non-finite entries. ``width=None`` accepts any number of columns.
+    """
+    want = f"(B, {width})" if width is not None else "(B, n)"
+    if isinstance(value, (str, bytes, dict, set)) or value is None:
+        raise TypeError(f"{name} must be an array of shape {want}, got {type(value).__name__}")
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a numeric array of shape {want}: {exc}") from None
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must have shape {want}, got an array of shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch (shape {arr.shape}); it needs at least one row")
+    if width is not None and arr.shape[1] != width:
+        raise ValueError(f"{name} must have shape {want}, got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains non-finite values (NaN or inf)")
+    return arr
+
+
+def positive(value, name: str, integer: bool = False, allow_zero: bool = False):
+    """Check that a scalar hyperparameter is a finite positive number (or int)."""
+    kind = "an integer" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be {kind}, got {type(value).__name__}")
+    if integer and not float(value).is_integer():
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def choice(value, name: str, options):
+    """Check that ``value`` is one of ``options`` (strings)."""
+    if value not in options:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}; got {value!r}")
+    return value

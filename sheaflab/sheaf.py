@@ -1,0 +1,374 @@
+"""The neural sheaf of a feedforward ReLU network on its path graph.
+
+Conventions (GUIDE section 2, used everywhere in the package):
+
+* ``dims = [n_0, ..., n_L]``; ``W_l`` has shape ``(n_l, n_{l-1})`` and ``b_l`` shape ``(n_l,)``;
+  hidden layers use ReLU, the output layer is the identity; arrays are batch-first ``(B, n)``.
+* Vertices, in path order: the input ``x = a_0`` (always pinned), then ``z_1, a_1, z_2, ..., a_{L-1},
+  z_L`` and the output ``yhat`` (pinned to the target in training).
+* Edges and their discords (the coboundary):
+
+  - affine ``affine_l``:  ``d = W_l a_{l-1} + b_l - z_l``
+  - ReLU   ``relu_l``:    ``d = S_l z_l - a_l`` with ``S_l = diag(1[z_l > 0])`` read from the cochain
+  - output ``output``:    ``d = z_L - yhat``
+
+* Dirichlet energy ``E = 1/2 sum_e ||d_e||^2``. Because ``S_l z_l = relu(z_l)`` the energy of a
+  cochain is a continuous, piecewise quadratic (and non-convex) function of its stalks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._checks import as_batch, choice, positive
+
+PINNINGS = ("input", "both")
+
+
+@dataclass(frozen=True)
+class Edge:
+    """One edge of the path graph: ``name``, ``kind`` ('affine' | 'relu' | 'output'), ``layer`` and
+    the stalk dimension ``dim`` of its discord."""
+
+    name: str
+    kind: str
+    layer: int
+    dim: int
+
+
+@dataclass
+class Cochain:
+    """Values on every vertex, for a batch of ``B`` examples.
+
+    x: (B, n_0) input stalk; z: [z_1 .. z_L], each (B, n_l); a: [a_1 .. a_{L-1}], each (B, n_l);
+    yhat: (B, n_L) output stalk.
+    """
+
+    x: np.ndarray
+    z: list
+    a: list
+    yhat: np.ndarray
+
+    @property
+    def batch_size(self) -> int:
+        return self.x.shape[0]
+
+    def activations(self) -> list:
+        """[a_0 = x, a_1, ..., a_{L-1}]: the presynaptic stalk of each affine edge."""
+        return [self.x, *self.a]
+
+    def patterns(self) -> list:
+        """Activation patterns ``S_l = 1[z_l > 0]`` of the hidden layers, each (B, n_l) bool."""
+        return [z > 0 for z in self.z[:-1]]
+
+    def free_vector(self, pinned: str = "both") -> np.ndarray:
+        """(B, n_free) free stalks in the column order of :meth:`NeuralSheaf.coboundary`:
+        ``z_1, a_1, ..., a_{L-1}, z_L`` and, when only the input is pinned, ``yhat``."""
+        choice(pinned, "pinned", PINNINGS)
+        parts = []
+        for l, z in enumerate(self.z):
+            parts.append(z)
+            if l < len(self.a):
+                parts.append(self.a[l])
+        if pinned == "input":
+            parts.append(self.yhat)
+        return np.concatenate(parts, axis=1)
+
+    def copy(self) -> "Cochain":
+        return Cochain(self.x.copy(), [z.copy() for z in self.z], [a.copy() for a in self.a],
+                       self.yhat.copy())
+
+
+class Discords(dict):
+    """Per-edge discords of a cochain: an ordered ``{edge name: (B, dim) array}`` in path order.
+
+    ``edges`` lists the :class:`Edge` records (name, kind, layer) in the same order.
+    """
+
+    def __init__(self, edges, values):
+        super().__init__(zip([e.name for e in edges], values))
+        self.edges = edges
+
+    def norms(self) -> np.ndarray:
+        """(B, n_edges) Euclidean norm of each edge's discord, per example."""
+        return np.sqrt(2.0 * self.energies())
+
+    def energies(self) -> np.ndarray:
+        """(B, n_edges) contribution ``1/2 ||d_e||^2`` of each edge to the Dirichlet energy."""
+        out = np.empty((next(iter(self.values())).shape[0], len(self)))
+        for k, d in enumerate(self.values()):
+            out[:, k] = np.einsum("ij,ij->i", d, d)
+        return 0.5 * out
+
+
+def _check_params(weights, biases):
+    if not isinstance(weights, (list, tuple)):
+        raise TypeError("weights must be a list of 2-D arrays [W_1, ..., W_L] with W_l of shape "
+                        f"(n_l, n_(l-1)); got {type(weights).__name__}")
+    if len(weights) == 0:
+        raise ValueError("weights is empty; a network needs at least one layer")
+    Ws = []
+    for l, W in enumerate(weights, start=1):
+        try:
+            W = np.array(W, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"weights[{l - 1}] (W_{l}) must be a numeric 2-D array") from None
+        if W.ndim != 2 or 0 in W.shape:
+            raise ValueError(f"weights[{l - 1}] (W_{l}) must be a non-empty 2-D array of shape "
+                             f"(n_{l}, n_{l - 1}); got shape {W.shape}")
+        if Ws and W.shape[1] != Ws[-1].shape[0]:
+            raise ValueError(f"weights[{l - 1}] (W_{l}) must have {Ws[-1].shape[0]} columns to follow "
+                             f"W_{l - 1} of shape {Ws[-1].shape}; got shape {W.shape}")
+        if not np.all(np.isfinite(W)):
+            raise ValueError(f"weights[{l - 1}] (W_{l}) contains non-finite values")
+        Ws.append(W)
+    if biases is None:
+        return Ws, [np.zeros(W.shape[0]) for W in Ws]
+    if not isinstance(biases, (list, tuple)):
+        raise TypeError("biases must be a list of 1-D arrays [b_1, ..., b_L] with b_l of shape (n_l,); "
+                        f"got {type(biases).__name__}")
+    if len(biases) != len(Ws):
+        raise ValueError(f"biases must hold {len(Ws)} vectors, one per weight matrix; got {len(biases)}")
+    bs = []
+    for l, (b, W) in enumerate(zip(biases, Ws), start=1):
+        try:
+            b = np.array(b, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"biases[{l - 1}] (b_{l}) must be a numeric 1-D array") from None
+        if b.shape != (W.shape[0],):
+            raise ValueError(f"biases[{l - 1}] (b_{l}) must have shape ({W.shape[0]},); got {b.shape}")
+        if not np.all(np.isfinite(b)):
+            raise ValueError(f"biases[{l - 1}] (b_{l}) contains non-finite values")
+        bs.append(b)
+    return Ws, bs
+
+
+class NeuralSheaf:
+    """The cellular sheaf of a ReLU network ``dims = [n_0, ..., n_L]`` on its path graph.
+
+    Parameters
+    ----------
+    weights : list of arrays, ``weights[l-1]`` is ``W_l`` of shape ``(n_l, n_{l-1})``.
+    biases : list of arrays, ``biases[l-1]`` is ``b_l`` of shape ``(n_l,)``; ``None`` means zeros.
+
+    The arrays are copied as float64. The sheaf is a plain container: trainers update
+    ``weights`` and ``biases`` in place.
+    """
+
+    def __init__(self, weights, biases=None):
+        self.weights, self.biases = _check_params(weights, biases)
+        self._edges = self._make_edges()
+
+    @classmethod
+    def random(cls, dims, seed=0, scale: float = 1.0) -> "NeuralSheaf":
+        """He initialisation: ``W_l ~ N(0, 2 / n_{l-1}) * scale**2`` entrywise, zero biases.
+
+        ``dims`` is ``[n_0, ..., n_L]`` (at least two positive integers); ``scale`` multiplies the
+        standard deviation; ``seed`` feeds ``numpy.random.default_rng``.
+        """
+        if not isinstance(dims, (list, tuple)) or len(dims) < 2:
+            raise TypeError(f"dims must be a list [n_0, ..., n_L] of at least two sizes; got {dims!r}")
+        dims = [positive(n, f"dims[{i}]", integer=True) for i, n in enumerate(dims)]
+        scale = positive(scale, "scale")
+        rng = np.random.default_rng(seed)
+        Ws = [rng.normal(0.0, scale * np.sqrt(2.0 / dims[l]), size=(dims[l + 1], dims[l]))
+              for l in range(len(dims) - 1)]
+        return cls(Ws, [np.zeros(n) for n in dims[1:]])
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def dims(self) -> list:
+        """Layer widths ``[n_0, ..., n_L]``."""
+        return [self.weights[0].shape[1]] + [W.shape[0] for W in self.weights]
+
+    @property
+    def depth(self) -> int:
+        """Number of affine layers ``L``."""
+        return len(self.weights)
+
+    @property
+    def edges(self) -> list:
+        """The edges in path order: affine_1, relu_1, affine_2, ..., affine_L, output."""
+        return list(self._edges)
+
+    def _make_edges(self) -> tuple:
+        out = []
+        for l, n in enumerate(self.dims[1:], start=1):
+            out.append(Edge(f"affine_{l}", "affine", l, n))
+            if l < self.depth:
+                out.append(Edge(f"relu_{l}", "relu", l, n))
+        out.append(Edge("output", "output", self.depth, self.dims[-1]))
+        return tuple(out)
+
+    def free_dim(self, pinned: str = "both") -> int:
+        """Number of free scalar coordinates: ``2 (n_1 + ... + n_{L-1}) + n_L``, plus ``n_L`` for the
+        output stalk when only the input is pinned."""
+        choice(pinned, "pinned", PINNINGS)
+        hidden = self.dims[1:-1]
+        return 2 * sum(hidden) + self.dims[-1] * (2 if pinned == "input" else 1)
+
+    def copy(self) -> "NeuralSheaf":
+        return NeuralSheaf([W.copy() for W in self.weights], [b.copy() for b in self.biases])
+
+    def __repr__(self) -> str:
+        return f"NeuralSheaf(dims={self.dims})"
+
+    # ------------------------------------------------------------------ cochains
+    def check_input(self, X, name: str = "X") -> np.ndarray:
+        """Validate an input batch: finite, shape (B, n_0)."""
+        return as_batch(X, name, self.dims[0])
+
+    def check_target(self, Y, B: int, name: str = "Y") -> np.ndarray:
+        """Validate a target batch: finite, shape (B, n_L)."""
+        Y = as_batch(Y, name, self.dims[-1])
+        if Y.shape[0] != B:
+            raise ValueError(f"{name} must have shape ({B}, {self.dims[-1]}) to match X; got {Y.shape}")
+        return Y
+
+    def forward_cochain(self, X) -> Cochain:
+        """The forward pass as a cochain: the zero-energy harmonic extension of the input.
+
+        X: (B, n_0). Returns a :class:`Cochain` with ``yhat = z_L``.
+        """
+        a = self.check_input(X)
+        x, zs, acts = a, [], []
+        for l, (W, b) in enumerate(zip(self.weights, self.biases), start=1):
+            z = a @ W.T + b
+            zs.append(z)
+            if l < self.depth:
+                a = np.maximum(z, 0.0)
+                acts.append(a)
+        return Cochain(x, zs, acts, zs[-1].copy())
+
+    def forward(self, X) -> np.ndarray:
+        """Network output ``f(X)``: (B, n_0) -> (B, n_L)."""
+        return self.forward_cochain(X).yhat
+
+    def _check_cochain(self, c) -> None:
+        if not isinstance(c, Cochain):
+            raise TypeError(f"cochain must be a sheaflab.Cochain, got {type(c).__name__}")
+        B = c.x.shape[0]
+        want = [(B, n) for n in self.dims[1:]]
+        if c.x.shape != (B, self.dims[0]) or [z.shape for z in c.z] != want or \
+                [a.shape for a in c.a] != want[:-1] or c.yhat.shape != want[-1]:
+            raise ValueError(f"cochain stalks do not match dims {self.dims} for a batch of {B}")
+
+    def discord(self, cochain: Cochain, patterns=None) -> Discords:
+        """Per-edge discords ``(delta c)_e`` of a cochain, in path order.
+
+        ``patterns`` (list of (B, n_l) bool for the hidden layers) overrides the ReLU pattern read
+        from the cochain; by default ``S_l = 1[z_l > 0]`` so that the ReLU discord is ``relu(z) - a``.
+        """
+        self._check_cochain(cochain)
+        return self._discord(cochain, patterns)
+
+    def _discord(self, cochain: Cochain, patterns=None) -> Discords:
+        S = patterns
+        vals, prev = [], cochain.x
+        for l, (W, b) in enumerate(zip(self.weights, self.biases), start=1):
+            z = cochain.z[l - 1]
+            vals.append(prev @ W.T + b - z)
+            if l < self.depth:
+                a = cochain.a[l - 1]
+                relu = np.maximum(z, 0.0) if patterns is None else np.where(S[l - 1], z, 0.0)
+                vals.append(relu - a)
+                prev = a
+        vals.append(cochain.z[-1] - cochain.yhat)
+        return Discords(self._edges, vals)
+
+    def energy(self, cochain: Cochain, patterns=None) -> np.ndarray:
+        """Dirichlet energy ``1/2 sum_e ||d_e||^2`` per example, shape (B,)."""
+        return self.discord(cochain, patterns).energies().sum(axis=1)
+
+    # ------------------------------------------------------------------ linear algebra
+    def _patterns_batch(self, patterns):
+        """Normalise hidden-layer patterns to a list of (B, n_l) float arrays (0/1)."""
+        hidden = self.dims[1:-1]
+        if not isinstance(patterns, (list, tuple)) or len(patterns) != len(hidden):
+            raise TypeError(f"patterns must be a list of {len(hidden)} boolean arrays, one per hidden "
+                            f"layer of widths {hidden}")
+        out = [np.asarray(p, dtype=np.float64) for p in patterns]
+        if out and out[0].ndim == 1:
+            out = [p[None, :] for p in out]
+        B = out[0].shape[0] if out else 1
+        for l, (p, n) in enumerate(zip(out, hidden), start=1):
+            if p.shape != (B, n):
+                raise ValueError(f"patterns[{l - 1}] must have shape ({n},) or (B, {n}); got {p.shape}")
+        return out, B
+
+    def coboundary(self, patterns, pinned: str = "both") -> np.ndarray:
+        """Dense restricted coboundary ``delta_free`` for given activation patterns.
+
+        patterns: list over hidden layers of (n_l,) or (B, n_l) booleans (the diagonal of ``S_l``).
+        pinned: 'input' (free columns z_1, a_1, ..., z_L, yhat; square and triangular with -1 on the
+        diagonal) or 'both' (free columns z_1, a_1, ..., a_{L-1}, z_L; tall, full column rank).
+        Rows follow :attr:`edges`. Returns (B, m, n), or (m, n) for 1-D patterns. Meant for analysis
+        and tests; the solvers never build it.
+        """
+        choice(pinned, "pinned", PINNINGS)
+        single = bool(patterns) and np.ndim(patterns[0]) == 1
+        S, B = self._patterns_batch(patterns)
+        if not S:
+            single = True
+        dims, L = self.dims, self.depth
+        # column offsets of the free vertices
+        cols, off = {}, 0
+        for l in range(1, L + 1):
+            cols[("z", l)] = off
+            off += dims[l]
+            if l < L:
+                cols[("a", l)] = off
+                off += dims[l]
+        if pinned == "input":
+            cols[("yhat",)] = off
+            off += dims[L]
+        m = sum(e.dim for e in self.edges)
+        D = np.zeros((B, m, off))
+        row = 0
+        for e in self.edges:
+            l, n = e.layer, e.dim
+            rows = slice(row, row + n)
+            zc = cols[("z", l)]
+            if e.kind == "affine":
+                D[:, rows, zc:zc + n] -= np.eye(n)
+                if l > 1:
+                    ac = cols[("a", l - 1)]
+                    D[:, rows, ac:ac + dims[l - 1]] += self.weights[l - 1]
+            elif e.kind == "relu":
+                idx = np.arange(n)
+                D[:, row + idx, zc + idx] = S[l - 1]
+                ac = cols[("a", l)]
+                D[:, rows, ac:ac + n] -= np.eye(n)
+            else:
+                D[:, rows, zc:zc + n] += np.eye(n)
+                if pinned == "input":
+                    yc = cols[("yhat",)]
+                    D[:, rows, yc:yc + n] -= np.eye(n)
+            row += n
+        return D[0] if single else D
+
+    def L_free(self, patterns, pinned: str = "both") -> np.ndarray:
+        """Free sheaf Laplacian ``delta_free^T delta_free`` (dense), (B, n, n) or (n, n).
+
+        Block-tridiagonal along the path graph; see :meth:`coboundary` for the column order.
+        """
+        D = self.coboundary(patterns, pinned)
+        return np.swapaxes(D, -1, -2) @ D
+
+    def lambda_min(self, patterns, pinned: str = "both") -> np.ndarray:
+        """Spectral gap: smallest eigenvalue of ``L_free`` per example, (B,) (or a float for 1-D
+        patterns). It sets the contraction rate of the pinned heat flow inside one activation region."""
+        Lf = self.L_free(patterns, pinned)
+        ev = np.linalg.eigvalsh(Lf)
+        return ev[..., 0]
+
+    def lambda_max_bound(self) -> float:
+        """An upper bound on ``lambda_max(L_free)`` valid for every activation pattern and pinning.
+
+        From ``||delta c||^2 <= sum_l 2 (||W_l||^2 ||a_{l-1}||^2 + ||z_l||^2) + 2 (||z_l||^2 + ||a_l||^2)
+        + 2 (||z_L||^2 + ||yhat||^2)``. Used to pick a stable explicit Euler step for diffusion.
+        """
+        norms = [np.linalg.norm(W, 2) ** 2 for W in self.weights[1:]]
+        return float(max([4.0] + [2.0 + 2.0 * s for s in norms]))
