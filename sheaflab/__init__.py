@@ -5,14 +5,17 @@ example's cochain to equilibrium (:func:`equilibrium`); the slow phase moves eac
 edge-local rule (:func:`local_gradients`).
 """
 
-from . import datasets
+from . import augment, datasets
 from .backprop import backprop_gradients
 from .sheaf import Cochain, Discords, Edge, NeuralSheaf
-from .solve import Equilibrium, Trajectory, equilibrium, local_gradients, region_minimizer, residual
+from .solve import (Equilibrium, Trajectory, edge_gradients, equilibrium, local_gradients,
+                    region_minimizer, residual)
+from .train import History, JointFlow, SGDTrainer, SheafTrainer, TrainingDiverged
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Cochain", "Discords", "Edge", "NeuralSheaf", "Equilibrium", "Trajectory", "equilibrium",
     "local_gradients", "region_minimizer", "residual", "backprop_gradients", "datasets",
+    "augment", "edge_gradients", "History", "JointFlow", "SGDTrainer", "SheafTrainer", "TrainingDiverged",
 ]

@@ -16,6 +16,11 @@ def backprop_gradients(sheaf: NeuralSheaf, X, Y):
     """
     X = sheaf.check_input(X)
     Y = sheaf.check_target(Y, X.shape[0])
+    return _backprop(sheaf, X, Y)[:3]
+
+
+def _backprop(sheaf: NeuralSheaf, X, Y):
+    """Unchecked :func:`backprop_gradients` that also returns the output residual ``f(X) - Y``."""
     B, L = X.shape[0], sheaf.depth
     acts, zs = [X], []
     for l, (W, b) in enumerate(zip(sheaf.weights, sheaf.biases)):
@@ -23,7 +28,8 @@ def backprop_gradients(sheaf: NeuralSheaf, X, Y):
         zs.append(z)
         if l < L - 1:
             acts.append(np.maximum(z, 0.0))
-    delta = (zs[-1] - Y) / B                    # dLoss/dz_L
+    r = zs[-1] - Y
+    delta = r / B                               # dLoss/dz_L
     loss = 0.5 * B * np.einsum("ij,ij->", delta, delta)
     grad_W, grad_b = [None] * L, [None] * L
     for l in range(L - 1, -1, -1):
@@ -31,4 +37,4 @@ def backprop_gradients(sheaf: NeuralSheaf, X, Y):
         grad_b[l] = delta.sum(axis=0)
         if l > 0:
             delta = (delta @ sheaf.weights[l]) * (zs[l - 1] > 0)
-    return float(loss), grad_W, grad_b
+    return float(loss), grad_W, grad_b, r

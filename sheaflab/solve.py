@@ -365,78 +365,88 @@ def _direct_two_sided(sheaf, X, Y, start, tol, max_iter):
 
 
 # ---------------------------------------------------------------------------------- heat flow
-def _flow_discords(Ws, bs, x, z, a):
-    """Affine and ReLU discords of the current cochain (lists over layers)."""
-    d_aff, d_relu, prev = [], [], x
-    for l in range(len(Ws)):
-        d_aff.append(prev @ Ws[l].T + bs[l] - z[l])
-        if l < len(Ws) - 1:
-            d_relu.append(np.maximum(z[l], 0.0) - a[l])
-            prev = a[l]
-    return d_aff, d_relu
+def flow_velocity(sheaf: NeuralSheaf, c: Cochain, two_sided: bool = True):
+    """Velocity of the pinned heat flow ``dc/dt`` at cochain ``c`` (minus the least-norm subgradient).
+
+    Away from kinks this is ``-grad_c E``. A hidden unit sitting exactly on ``z = 0`` moves to the
+    side where the energy falls (one-sided derivatives), or stays put when both sides rise: the
+    Filippov sliding solution. ``two_sided=False`` also lets the output stalk ``yhat`` move.
+    Returns ``(v, discord)``: ``v`` is a dict with lists ``"z"`` (L arrays), ``"a"`` (L-1 arrays)
+    and ``"yhat"`` (array or None), each (B, n_l); ``discord`` is the cochain's :class:`Discords`.
+    """
+    Ws, L = sheaf.weights, sheaf.depth
+    with np.errstate(over="ignore", invalid="ignore"):   # a blow-up is reported by the callers
+        d = sheaf._discord(c)
+    d_aff = [d[f"affine_{l}"] for l in range(1, L + 1)]
+    d_relu = [d[f"relu_{l}"] for l in range(1, L)]
+    d_out = d["output"]
+    vz, va = [], []
+    for l in range(L - 1):
+        zl = c.z[l]
+        g = -d_aff[l] + np.where(zl > 0, d_relu[l], 0.0)
+        up = np.maximum(d_aff[l] - d_relu[l], 0.0)   # -g+ at the kink (there d_relu = -a)
+        down = np.maximum(-d_aff[l], 0.0)             # g- at the kink
+        vz.append(np.where(zl != 0, -g, np.where(up >= down, up, -down)))
+        va.append(d_relu[l] - d_aff[l + 1] @ Ws[l + 1])
+    vz.append(d_aff[-1] - d_out)
+    return {"z": vz, "a": va, "yhat": None if two_sided else d_out}, d
+
+
+def euler_step(c: Cochain, v: dict, dt) -> Cochain:
+    """One explicit Euler step ``c + dt v`` in place; a hidden unit whose step would cross the kink
+    ``z = 0`` stops on it. ``dt`` is a float or a (B, 1) array (0 freezes an example)."""
+    for l, vz in enumerate(v["z"]):
+        zn = c.z[l] + dt * vz
+        if l < len(c.a):
+            zn[((c.z[l] > 0) & (zn < 0)) | ((c.z[l] < 0) & (zn > 0))] = 0.0
+        c.z[l] = zn
+    for l, va in enumerate(v["a"]):
+        c.a[l] = c.a[l] + dt * va
+    if v["yhat"] is not None:
+        c.yhat = c.yhat + dt * v["yhat"]
+    return c
+
+
+def _speed(v: dict) -> np.ndarray:
+    """(B,) Euclidean norm of a velocity over all free stalks."""
+    parts = v["z"] + v["a"] + ([v["yhat"]] if v["yhat"] is not None else [])
+    return np.sqrt(sum(np.einsum("ij,ij->i", p, p) for p in parts))
 
 
 def _diffusion(sheaf, X, Y, start, tol, max_iter, dt, record):
     """Explicit Euler on the pinned heat flow with kink sliding; see the module docstring."""
-    B, L = X.shape[0], sheaf.depth
-    Ws, bs = sheaf.weights, sheaf.biases
+    B = X.shape[0]
     two_sided = Y is not None
     c = start.copy()
     if two_sided:
         c.yhat = Y.copy()
-    z, a = c.z, c.a
     done = np.zeros(B, dtype=bool)
     iters = np.zeros(B, dtype=np.int64)
     rec_E, rec_out, rec_sw = [], [], []
-    prev_S = [zz > 0 for zz in z[:-1]]
+    prev_S = c.patterns()
     for step in range(max_iter + 1):
-        with np.errstate(over="ignore", invalid="ignore"):  # a blow-up is caught just below
-            d_aff, d_relu = _flow_discords(Ws, bs, c.x, z, a)
-        d_out = z[-1] - c.yhat
-        if not all(np.all(np.isfinite(d)) for d in d_aff):
+        v, d = flow_velocity(sheaf, c, two_sided)
+        E = d.energies().sum(axis=1)
+        if not np.all(np.isfinite(E)):
             raise FloatingPointError(f"diffusion diverged at step {step}: the Euler step={dt:g} is too "
                                      "large for these weights (lower `step`)")
         if record:
-            E = 0.5 * (sum((d * d).sum(1) for d in d_aff + d_relu) + (d_out * d_out).sum(1))
-            S = [zz > 0 for zz in z[:-1]]
+            S = c.patterns()
             sw = np.zeros(B, dtype=bool)
             for s_new, s_old in zip(S, prev_S):
                 sw |= (s_new != s_old).any(axis=1)
             prev_S = S
             rec_E.append(E)
-            rec_out.append((z[-1] if two_sided else c.yhat).copy())
+            rec_out.append((c.z[-1] if two_sided else c.yhat).copy())
             rec_sw.append(sw)
-        # Filippov velocity: minus the least-norm subgradient
-        vz, va = [], []
-        for l in range(L - 1):
-            zl = z[l]
-            g = -d_aff[l] + np.where(zl > 0, d_relu[l], 0.0)
-            up = np.maximum(d_aff[l] - d_relu[l], 0.0)   # -g+ at the kink (d_relu = -a there)
-            down = np.maximum(-d_aff[l], 0.0)             # g- at the kink
-            at_kink = np.where(up >= down, up, -down)
-            vz.append(np.where(zl != 0, -g, at_kink))
-            va.append(d_relu[l] - d_aff[l + 1] @ Ws[l + 1])
-        vz.append(d_aff[-1] - d_out)
-        vy = None if two_sided else d_out
-        norm2 = sum((v * v).sum(1) for v in vz + va) + (0.0 if two_sided else (vy * vy).sum(1))
-        done |= np.sqrt(norm2) <= tol
+        done |= _speed(v) <= tol
         if done.all() or step == max_iter:
             break
-        move = (~done).astype(np.float64)[:, None] * dt
         iters += ~done
-        for l in range(L):
-            zn = z[l] + move * vz[l]
-            if l < L - 1:
-                zn[((z[l] > 0) & (zn < 0)) | ((z[l] < 0) & (zn > 0))] = 0.0  # stop on the kink
-            z[l] = zn
-        for l in range(L - 1):
-            a[l] = a[l] + move * va[l]
-        if not two_sided:
-            c.yhat = c.yhat + move * vy
+        euler_step(c, v, (~done).astype(np.float64)[:, None] * dt)
     traj = None
     if record:
         traj = Trajectory(np.array(rec_E), np.array(rec_out), np.array(rec_sw), dt)
-    c.z, c.a = z, a
     return c, done, iters, traj
 
 
@@ -543,13 +553,21 @@ def local_gradients(sheaf: NeuralSheaf, eq: Equilibrium):
     if not isinstance(eq, Equilibrium):
         raise TypeError(f"eq must be a sheaflab.Equilibrium, got {type(eq).__name__}")
     sheaf._check_cochain(eq.cochain)
-    B = eq.cochain.batch_size
-    pres = eq.cochain.activations()
+    return edge_gradients(sheaf, eq.cochain, eq.discord)
+
+
+def edge_gradients(sheaf: NeuralSheaf, cochain: Cochain, discord: Discords | None = None):
+    """The same edge-local rule at any cochain (not necessarily an equilibrium): the gradient of the
+    batch-mean energy with respect to the parameters with the stalks held fixed. The joint flow uses
+    it away from equilibrium. Returns ``(grad_W, grad_b)``."""
+    d = sheaf._discord(cochain) if discord is None else discord
+    B = cochain.batch_size
+    pres = cochain.activations()
     grad_W, grad_b = [], []
     for l in range(1, sheaf.depth + 1):
-        d = eq.discord[f"affine_{l}"]
-        grad_W.append(d.T @ pres[l - 1] / B)
-        grad_b.append(d.mean(axis=0))
+        dl = d[f"affine_{l}"]
+        grad_W.append(dl.T @ pres[l - 1] / B)
+        grad_b.append(dl.mean(axis=0))
     return grad_W, grad_b
 
 

@@ -1,0 +1,120 @@
+"""Benchmark tasks: shapes, determinism, statistics of noise and labels, argument checks."""
+
+import numpy as np
+import pytest
+
+from sheaflab import datasets
+from sheaflab.datasets import TASKS, blobs, circle, make_task, paraboloid, saddle
+
+WIDTH = {"paraboloid": 1, "saddle": 1, "circle": 1, "blobs": 4}
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_shapes_and_dtypes(name):
+    X, Y = make_task(name, 37)
+    assert X.shape == (37, 2) and Y.shape == (37, WIDTH[name])
+    assert X.dtype == np.float64 and Y.dtype == np.float64
+    assert np.all(np.isfinite(X)) and np.all(np.isfinite(Y))
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_seed_determines_the_data(name):
+    X1, Y1 = make_task(name, 50, seed=4)
+    X2, Y2 = make_task(name, 50, seed=4)
+    X3, _ = make_task(name, 50, seed=5)
+    assert np.array_equal(X1, X2) and np.array_equal(Y1, Y2)
+    assert not np.allclose(X1, X3)
+
+
+def test_make_task_matches_the_generators():
+    for name, gen in TASKS.items():
+        for a, b in zip(make_task(name, 20, seed=1), gen(n=20, seed=1)):
+            assert np.array_equal(a, b)
+    X, Y = make_task("circle", 20, seed=1, radius=0.5)
+    assert np.array_equal(Y, circle(20, radius=0.5, seed=1)[1])
+
+
+def test_regression_targets():
+    X, Y = saddle(200, seed=2)
+    np.testing.assert_allclose(Y[:, 0], X[:, 0] ** 2 - X[:, 1] ** 2, rtol=0, atol=1e-15)
+    assert X.min() >= -2.0 and X.max() <= 2.0
+    X, Y = paraboloid(200, seed=2)
+    np.testing.assert_allclose(Y[:, 0], X[:, 0] ** 2 + X[:, 1] ** 2 - 2.0 / 3.0, atol=1e-15)
+
+
+@pytest.mark.parametrize("gen", [paraboloid, saddle])
+def test_noise_has_the_requested_std(gen):
+    n, sigma = 40_000, 0.3
+    X, clean = gen(n, seed=6)
+    Xn, noisy = gen(n, noise=sigma, seed=6)
+    assert np.array_equal(X, Xn)                 # the noise is drawn after the points
+    eps = (noisy - clean)[:, 0]
+    # the sample std of n Gaussians has standard error sigma / sqrt(2 n) (about 0.001 here)
+    assert abs(eps.std() - sigma) < 5 * sigma / np.sqrt(2 * n)
+    assert abs(eps.mean()) < 5 * sigma / np.sqrt(n)
+
+
+def test_circle_labels_and_balance():
+    X, Y = circle(2000, seed=3)
+    assert set(np.unique(Y)) == {0.0, 1.0}
+    inside = np.hypot(X[:, 0], X[:, 1]) < datasets.CIRCLE_RADIUS
+    assert np.array_equal(Y[:, 0] == 1.0, inside)
+    assert abs(Y.mean() - 0.5) < 0.05             # balanced within 10% of the sample
+    np.testing.assert_allclose(np.pi * datasets.CIRCLE_RADIUS ** 2, 8.0)   # half of the square
+    # a custom radius moves the fraction to pi r^2 / 16
+    _, Y = circle(4000, radius=1.0, seed=3)
+    assert abs(Y.mean() - np.pi / 16) < 0.03
+
+
+def test_blobs_one_hot_and_anisotropic():
+    X, Y = blobs(4000, seed=0)
+    assert set(np.unique(Y)) == {0.0, 1.0}
+    np.testing.assert_array_equal(Y.sum(axis=1), 1.0)
+    counts = Y.sum(axis=0)
+    assert np.all(counts == 1000)                 # all four classes, sizes differ by at most one
+    covs = datasets.blob_covariances()
+    major = []
+    for k in range(4):
+        pts = X[Y[:, k] == 1]
+        np.testing.assert_allclose(pts.mean(axis=0), datasets.BLOB_CENTRES[k], atol=0.05)
+        np.testing.assert_allclose(np.cov(pts.T), covs[k], atol=0.03)
+        ev, vec = np.linalg.eigh(np.cov(pts.T))
+        assert ev[1] > 5 * ev[0]                   # elongated
+        major.append(vec[:, 1])
+    # four different directions: no two major axes are parallel
+    for i in range(4):
+        for j in range(i + 1, 4):
+            assert abs(major[i] @ major[j]) < 0.9
+    assert set(np.abs(datasets.BLOB_CENTRES).ravel()) == {1.2}
+    # small n: every class still present
+    _, Y = blobs(6, seed=9)
+    assert np.all(Y.sum(axis=0) >= 1)
+
+
+@pytest.mark.parametrize("call, arg", [
+    (lambda: saddle(0), "n"), (lambda: saddle(-3), "n"), (lambda: saddle(10, noise=-1.0), "noise"),
+    (lambda: saddle(10, noise=float("nan")), "noise"), (lambda: circle(10, radius=0.0), "radius"),
+    (lambda: circle(10, radius=-1.0), "radius"), (lambda: blobs(0), "n"), (lambda: blobs(3), "n"),
+    (lambda: paraboloid(10, noise=float("inf")), "noise"),
+])
+def test_bad_values_raise_naming_the_argument(call, arg):
+    with pytest.raises(ValueError, match=rf"\b{arg}\b"):
+        call()
+
+
+@pytest.mark.parametrize("call, arg", [
+    (lambda: saddle(2.5), "n"), (lambda: circle("10"), "n"), (lambda: blobs(None), "n"),
+    (lambda: circle(10, radius="big"), "radius"), (lambda: saddle(10, noise=True), "noise"),
+])
+def test_bad_types_raise_naming_the_argument(call, arg):
+    with pytest.raises(TypeError, match=rf"\b{arg}\b"):
+        call()
+
+
+def test_unknown_task_lists_the_valid_names():
+    with pytest.raises(ValueError) as info:
+        make_task("spiral", 10)
+    for name in TASKS:
+        assert repr(name) in str(info.value)
+    with pytest.raises(ValueError):
+        make_task(None, 10)

@@ -1,0 +1,164 @@
+"""fast_phase: chunked and parallel reductions equal the serial batch (Prop. 12.6), on every backend."""
+
+import re
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+
+import sheaflab
+from sheaflab.parallel import BatchStats, fast_phase
+
+from conftest import random_problem
+
+TOL = 1e-12
+
+
+def assert_same(a: BatchStats, b: BatchStats, tol=TOL):
+    """Two BatchStats agree: gradients, residual and discords to ``tol``, counts exactly."""
+    assert a.size == b.size
+    assert len(a.grad_W) == len(b.grad_W) and len(a.grad_b) == len(b.grad_b)
+    for ga, gb in zip(a.grad_W + a.grad_b, b.grad_W + b.grad_b):
+        assert ga.shape == gb.shape
+        np.testing.assert_allclose(ga, gb, rtol=0, atol=tol)
+    assert abs(a.residual - b.residual) <= tol
+    np.testing.assert_allclose(a.edge_discord, b.edge_discord, rtol=0, atol=tol)
+    assert a.iterations == b.iterations
+    assert a.n_unconverged == b.n_unconverged
+
+
+@pytest.fixture(scope="module")
+def shallow():
+    """[2,30,1] (scalar breakpoint solver) on 500 examples."""
+    return random_problem([2, 30, 1], n=500, seed=3)
+
+
+@pytest.fixture(scope="module")
+def deep():
+    """[2,6,5,1] (active-set walk) on 300 examples."""
+    return random_problem([2, 6, 5, 1], n=300, seed=4)
+
+
+def test_matches_equilibrium_and_local_gradients(shallow, deep):
+    for sheaf, X, Y in (shallow, deep):
+        stats = fast_phase(sheaf, X, Y)
+        eq = sheaflab.equilibrium(sheaf, X, Y)
+        gW, gb = sheaflab.local_gradients(sheaf, eq)
+        for g, ref in zip(stats.grad_W + stats.grad_b, gW + gb):
+            np.testing.assert_allclose(g, ref, rtol=0, atol=TOL)
+        assert abs(stats.residual - eq.energy.mean()) <= TOL
+        np.testing.assert_allclose(stats.edge_discord, eq.discord.norms().mean(axis=0), rtol=0, atol=TOL)
+        assert stats.edge_discord.shape == (len(sheaf.edges),)
+        assert stats.iterations == eq.iterations.sum()
+        assert stats.n_unconverged == 0 and stats.size == X.shape[0]
+        assert stats.residual > 0 and np.abs(gW[0]).max() > 0  # a non-trivial problem
+
+
+def test_chunked_serial_equals_unchunked(shallow, deep):
+    for sheaf, X, Y in (shallow, deep):
+        assert_same(fast_phase(sheaf, X, Y, n_jobs=1, chunk_size=7), fast_phase(sheaf, X, Y))
+
+
+@pytest.mark.parametrize("case", ["shallow", "deep"])
+def test_two_jobs_default_backend_equals_serial(case, request):
+    sheaf, X, Y = request.getfixturevalue(case)
+    assert_same(fast_phase(sheaf, X, Y, n_jobs=2), fast_phase(sheaf, X, Y))
+    # same chunking: bit-identical, whatever runs the chunks
+    assert_same(fast_phase(sheaf, X, Y, n_jobs=2, chunk_size=64),
+                fast_phase(sheaf, X, Y, n_jobs=1, chunk_size=64), tol=0.0)
+
+
+def test_threading_backend_and_diffusion(deep):
+    sheaf, X, Y = deep
+    X, Y = X[:40], Y[:40]
+    kw = dict(method="diffusion", tol=1e-9)
+    with joblib.parallel_config(backend="threading"):
+        par = fast_phase(sheaf, X, Y, n_jobs=2, chunk_size=9, **kw)
+    assert_same(par, fast_phase(sheaf, X, Y, n_jobs=1, chunk_size=9, **kw), tol=0.0)
+
+
+def test_cochain_init_is_split_with_the_batch(deep):
+    sheaf, X, Y = deep
+    start = sheaflab.equilibrium(sheaf, X, Y).cochain  # warm start at the equilibrium itself
+    ref = fast_phase(sheaf, X, Y)
+    warm = fast_phase(sheaf, X, Y, n_jobs=1, chunk_size=50, init=start)
+    np.testing.assert_allclose(warm.residual, ref.residual, rtol=0, atol=1e-10)
+    assert warm.iterations <= ref.iterations
+
+
+def test_unconverged_are_counted_not_warned(shallow):
+    sheaf, X, Y = shallow
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        eq = sheaflab.equilibrium(sheaf, X, Y, max_iter=1)
+    bad = int((~eq.converged).sum())
+    assert bad > 0 and any("did not converge" in str(w.message) for w in caught)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning from fast_phase fails the test
+        serial = fast_phase(sheaf, X, Y, max_iter=1)
+        chunked = fast_phase(sheaf, X, Y, n_jobs=2, chunk_size=37, max_iter=1)
+    assert serial.n_unconverged == chunked.n_unconverged == bad
+    # the caller's filters are restored afterwards
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        sheaflab.equilibrium(sheaf, X, Y, max_iter=1)
+
+
+@pytest.mark.parametrize("kwargs, exc, name", [
+    (dict(n_jobs=0), ValueError, "n_jobs"),
+    (dict(n_jobs=1.5), TypeError, "n_jobs"),
+    (dict(n_jobs=True), TypeError, "n_jobs"),
+    (dict(n_jobs="2"), TypeError, "n_jobs"),
+    (dict(chunk_size=0), ValueError, "chunk_size"),
+    (dict(chunk_size=-3), ValueError, "chunk_size"),
+    (dict(chunk_size=2.5), TypeError, "chunk_size"),
+    (dict(chunk_size="10"), TypeError, "chunk_size"),
+    (dict(record=True), ValueError, "record"),
+    (dict(method="newton"), ValueError, "method"),
+])
+def test_bad_arguments(shallow, kwargs, exc, name):
+    sheaf, X, Y = shallow
+    with pytest.raises(exc, match=name):
+        fast_phase(sheaf, X, Y, **kwargs)
+
+
+def test_bad_data(shallow):
+    sheaf, X, Y = shallow
+    with pytest.raises(ValueError, match="Y"):
+        fast_phase(sheaf, X, Y[:-1])
+    with pytest.raises(TypeError, match="Y"):
+        fast_phase(sheaf, X, None)
+    with pytest.raises(ValueError, match="X"):
+        fast_phase(sheaf, X[:, :1], Y)
+    with pytest.raises(TypeError, match="sheaf"):
+        fast_phase("net", X, Y)
+    start = sheaflab.equilibrium(sheaf, X[:10], Y[:10]).cochain
+    with pytest.raises(ValueError, match="init"):
+        fast_phase(sheaf, X, Y, init=start)
+
+
+# ------------------------------------------------------------------------------------ Dask
+@pytest.fixture(scope="module")
+def dask_client():
+    distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                       dashboard_address=None)
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+@pytest.mark.parametrize("case", ["shallow", "deep"])
+def test_dask_backend_equals_serial(dask_client, case, request):
+    from distributed import get_task_stream
+
+    sheaf, X, Y = request.getfixturevalue(case)
+    with get_task_stream(dask_client) as stream, joblib.parallel_config(backend="dask"):
+        par = fast_phase(sheaf, X, Y, n_jobs=-1, chunk_size=100)
+    assert_same(par, fast_phase(sheaf, X, Y))
+    # the chunks ran as Dask tasks; joblib names them "batch_of__chunk_<calls>_calls-<id>"
+    keys = [str(t["key"]) for t in stream.data]
+    calls = [int(m.group(1)) for k in keys if (m := re.search(r"_chunk_(\d+)_calls", k))]
+    assert calls, f"no chunk task in the Dask task stream: {keys}"
+    assert sum(calls) == -(-X.shape[0] // 100)  # every chunk went through the cluster

@@ -1,0 +1,245 @@
+"""Trainers: Algorithm 12.4, the SGD baseline, optimizers, L2 by augmentation, the joint flow."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import sheaflab
+from conftest import random_problem
+from sheaflab.datasets import paraboloid, paraboloid_grid
+
+
+def flat(params):
+    return np.concatenate([p.ravel() for p in params])
+
+
+@pytest.fixture
+def task():
+    X, Y = paraboloid(60, noise=0.02, seed=1)
+    return sheaflab.NeuralSheaf.random([2, 8, 1], seed=0), X, Y
+
+
+@pytest.mark.parametrize("Trainer", [sheaflab.SheafTrainer, sheaflab.SGDTrainer])
+def test_history_shapes_and_meaning(Trainer, task):
+    sheaf, X, Y = task
+    Xv, Yv = paraboloid(20, seed=9)
+    tr = Trainer(sheaf, lr=0.01, batch_size=16, progress=False)
+    h = tr.fit(X, Y, epochs=12, X_val=Xv, Y_val=Yv)
+    assert h.train_mse.shape == h.val_mse.shape == h.residual.shape == (12,)
+    assert h.edge_discord.shape == (12, 4) and h.edges == ["affine_1", "relu_1", "affine_2", "output"]
+    assert np.all(np.diff(h.wall_time) > 0)
+    assert h.train_mse[-1] == pytest.approx(np.mean((tr.sheaf.forward(X) - Y) ** 2))
+    assert h.val_mse[-1] == pytest.approx(np.mean((tr.sheaf.forward(Xv) - Yv) ** 2))
+    assert tr.optimizer.t == 12 * 4                     # ceil(60 / 16) slow steps per epoch
+    assert h.train_mse[-1] < h.train_mse[0]
+    if Trainer is sheaflab.SheafTrainer:
+        assert np.all(h.fast_iterations >= 60)          # at least one region solve per example
+        # the equilibrium energy is at most the forward-pass loss it replaces
+        assert np.all(h.residual <= 0.5 * h.train_mse + 1e-12) or h.residual[-1] < h.train_mse[-1]
+    else:
+        assert np.all(h.fast_iterations == 0)
+        assert np.all(h.edge_discord[:, :3] == 0)        # backprop's cochain only disagrees at the output
+
+
+def test_original_sheaf_untouched(task):
+    sheaf, X, Y = task
+    before = flat(sheaf.weights)
+    sheaflab.SheafTrainer(sheaf, progress=False).fit(X, Y, epochs=3)
+    assert np.array_equal(before, flat(sheaf.weights))
+
+
+@pytest.mark.parametrize("Trainer", [sheaflab.SheafTrainer, sheaflab.SGDTrainer])
+def test_reproducible_and_resumable(Trainer, task):
+    sheaf, X, Y = task
+    runs = []
+    for split in ((10,), (4, 6)):
+        tr = Trainer(sheaf, lr=0.02, batch_size=20, seed=3, progress=False)
+        for e in split:
+            h = tr.fit(X, Y, epochs=e)
+        runs.append((flat(tr.params), h))
+    (w1, h1), (w2, h2) = runs
+    assert np.array_equal(w1, w2)
+    for key in ("train_mse", "residual", "edge_discord", "fast_iterations"):
+        assert np.array_equal(getattr(h1, key), getattr(h2, key)), key
+
+
+def test_same_seed_same_batches_for_both_trainers(task):
+    sheaf, X, Y = task
+    seen = {}
+    for Trainer in (sheaflab.SheafTrainer, sheaflab.SGDTrainer):
+        class Spy(Trainer):
+            def _batch(self, Xb, Yb):
+                seen.setdefault(Trainer.__name__, []).append(Xb.copy())
+                return super()._batch(Xb, Yb)
+        Spy(sheaf, batch_size=7, seed=5, progress=False).fit(X, Y, epochs=3)
+    a, b = seen["SheafTrainer"], seen["SGDTrainer"]
+    assert len(a) == len(b) == 3 * 9
+    assert all(np.array_equal(p, q) for p, q in zip(a, b))
+    other = []
+    class Spy(sheaflab.SGDTrainer):
+        def _batch(self, Xb, Yb):
+            other.append(Xb.copy())
+            return super()._batch(Xb, Yb)
+    Spy(sheaf, batch_size=7, seed=6, progress=False).fit(X, Y, epochs=1)
+    assert not np.array_equal(other[0], a[0])
+
+
+def test_plain_gd_step_is_the_local_rule(task):
+    sheaf, X, Y = task
+    eq = sheaflab.equilibrium(sheaf, X, Y)
+    gW, gb = sheaflab.local_gradients(sheaf, eq)
+    tr = sheaflab.SheafTrainer(sheaf, lr=0.05, optimizer="sgd", progress=False)
+    tr.fit(X, Y, epochs=1)
+    expect = flat(sheaf.weights + sheaf.biases) - 0.05 * flat(gW + gb)
+    np.testing.assert_allclose(flat(tr.params), expect, atol=1e-14)
+
+
+def test_sgd_gradient_matches_finite_differences():
+    sheaf, X, Y = random_problem([2, 5, 3, 2], n=15, seed=2)
+    loss, gW, gb = sheaflab.backprop_gradients(sheaf, X, Y)
+    assert loss == pytest.approx(0.5 * ((sheaf.forward(X) - Y) ** 2).sum(1).mean())
+    h, fd = 1e-6, []
+    for P in sheaf.weights + sheaf.biases:
+        G = np.zeros_like(P)
+        for idx in np.ndindex(P.shape):
+            old = P[idx]
+            P[idx] = old + h
+            up = 0.5 * ((sheaf.forward(X) - Y) ** 2).sum(1).mean()
+            P[idx] = old - h
+            down = 0.5 * ((sheaf.forward(X) - Y) ** 2).sum(1).mean()
+            P[idx] = old
+            G[idx] = (up - down) / (2 * h)
+        fd.append(G)
+    np.testing.assert_allclose(flat(gW + gb), flat(fd), rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adam"])
+def test_optimizers_minimise_a_quadratic(name):
+    from sheaflab.optim import make_optimizer
+    opt = make_optimizer(name, 0.05)
+    p = [np.array([3.0, -2.0]), np.array([[1.0]])]
+    for _ in range(2000):
+        opt.step(p, [2 * p[0], 2 * p[1]])
+    assert np.abs(flat(p)).max() < 1e-3
+
+
+def test_momentum_and_adam_match_their_formulas():
+    from sheaflab.optim import make_optimizer
+    g = [np.array([0.5, -1.0])]
+    p = [np.zeros(2)]
+    adam = make_optimizer("adam", 0.1)
+    adam.step(p, g)
+    np.testing.assert_allclose(p[0], -0.1 * np.sign(g[0]), rtol=1e-6)   # first Adam step = lr * sign
+    p = [np.zeros(2)]
+    mom = make_optimizer("momentum", 0.1)
+    mom.step(p, g)
+    mom.step(p, g)
+    np.testing.assert_allclose(p[0], -0.1 * g[0] * (1 + 1.9))
+
+
+def test_l2_by_reluctance_edges_equals_weight_decay(task):
+    """Def. 12.8: the sheaf trainer reads the L2 term off reluctance edges; SGD adds weight decay."""
+    sheaf, X, Y = task
+    lam, lr = 0.1, 0.05
+    eq = sheaflab.equilibrium(sheaf, X, Y)
+    gW, gb = sheaflab.local_gradients(sheaf, eq)
+    theta = flat(sheaf.weights + sheaf.biases)
+    tr = sheaflab.SheafTrainer(sheaf, lr=lr, optimizer="sgd", l2=lam, progress=False)
+    tr.fit(X, Y, epochs=1)
+    np.testing.assert_allclose(flat(tr.params), theta - lr * (flat(gW + gb) + lam * theta), atol=1e-10)
+    np.testing.assert_allclose(flat(tr.params), (1 - lr * lam) * theta - lr * flat(gW + gb), atol=1e-10)
+    _, sW, sb = sheaflab.backprop_gradients(sheaf, X, Y)
+    sg = sheaflab.SGDTrainer(sheaf, lr=lr, optimizer="sgd", l2=lam, progress=False)
+    sg.fit(X, Y, epochs=1)
+    np.testing.assert_allclose(flat(sg.params), theta - lr * (flat(sW + sb) + lam * theta), atol=1e-10)
+
+
+def test_diffusion_fast_phase_trains_like_direct(task):
+    sheaf, X, Y = task
+    a = sheaflab.SheafTrainer(sheaf, lr=0.01, progress=False)
+    b = sheaflab.SheafTrainer(sheaf, lr=0.01, fast="diffusion", tol=1e-11, progress=False)
+    a.fit(X, Y, epochs=5)
+    b.fit(X, Y, epochs=5)
+    np.testing.assert_allclose(flat(a.params), flat(b.params), atol=1e-8)
+    assert b.history.fast_iterations.sum() > 50 * a.history.fast_iterations.sum()
+
+
+def test_parallel_fast_phase_gives_the_same_weights(task):
+    sheaf, X, Y = task
+    a = sheaflab.SheafTrainer(sheaf, lr=0.01, progress=False)
+    b = sheaflab.SheafTrainer(sheaf, lr=0.01, n_jobs=2, progress=False)
+    a.fit(X, Y, epochs=3)
+    b.fit(X, Y, epochs=3)
+    np.testing.assert_allclose(flat(a.params), flat(b.params), atol=1e-12)
+
+
+@pytest.mark.parametrize("Trainer", [sheaflab.SheafTrainer, sheaflab.SGDTrainer])
+def test_divergence_stops_with_a_message_naming_lr(Trainer, task):
+    sheaf, X, Y = task
+    tr = Trainer(sheaf, lr=0.01, optimizer="sgd", progress=False)
+    tr.fit(X, Y, epochs=3)
+    tr.optimizer.lr = tr.lr = 1000.0           # a user raising lr mid-run
+    with pytest.raises(sheaflab.TrainingDiverged, match=r"epoch 4: .*lr=1000") as info:
+        tr.fit(X, Y, epochs=200)
+    h = info.value.history
+    assert h is tr.history and h.epochs == 3     # the good epochs are kept
+    assert np.all(np.isfinite(h.train_mse))
+
+
+def test_trainer_argument_errors(task):
+    sheaf, X, Y = task
+    with pytest.raises(ValueError, match="lr must be"):
+        sheaflab.SheafTrainer(sheaf, lr=-1)
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        sheaflab.SGDTrainer(sheaf, optimizer="rmsprop")
+    with pytest.raises(ValueError, match="batch_size must be"):
+        sheaflab.SheafTrainer(sheaf, batch_size=0)
+    with pytest.raises(ValueError, match="fast must be one of"):
+        sheaflab.SheafTrainer(sheaf, fast="cg")
+    with pytest.raises(ValueError, match="l2 must be"):
+        sheaflab.SheafTrainer(sheaf, l2=np.nan)
+    with pytest.raises(TypeError, match="sheaf must be"):
+        sheaflab.SGDTrainer([np.ones((2, 2))])
+    tr = sheaflab.SheafTrainer(sheaf, progress=False)
+    with pytest.raises(ValueError, match="epochs must be"):
+        tr.fit(X, Y, epochs=0)
+    with pytest.raises(ValueError, match="X_val and Y_val"):
+        tr.fit(X, Y, epochs=1, X_val=X)
+    with pytest.raises(ValueError, match=r"Y must have shape \(60, 1\)"):
+        tr.fit(X, Y[:5], epochs=1)
+    with pytest.raises(ValueError, match=r"X_val must have shape"):
+        tr.fit(X, Y, epochs=1, X_val=np.ones((3, 3)), Y_val=np.ones((3, 1)))
+
+
+def test_joint_flow_approaches_algorithm_12_4_as_eps_shrinks():
+    """Prop. 12.2: run both to the same slow time T; the gap to Algorithm 12.4 (plain GD with step
+    eta_theta, exact fast phase) shrinks linearly with eps."""
+    X, Y = paraboloid_grid(4)
+    sheaf = sheaflab.NeuralSheaf.random([2, 4, 1], seed=0)
+    T, eta_c = 0.5, 0.2
+    gaps = []
+    for eps in (0.1, 0.01, 0.003):
+        jf = sheaflab.JointFlow(sheaf, eps=eps, eta_c=eta_c)
+        steps = int(round(T / jf.eta_theta))
+        hist = jf.run(X, Y, steps, record_every=steps)
+        tr = sheaflab.SheafTrainer(sheaf, lr=jf.eta_theta, optimizer="sgd", progress=False)
+        tr.fit(X, Y, epochs=steps)
+        gaps.append(np.linalg.norm(flat(jf.sheaf.weights + jf.sheaf.biases) - flat(tr.params)))
+        assert hist.theta_time[-1] == pytest.approx(T, rel=0.01)
+    moved = np.linalg.norm(flat(tr.params) - flat(sheaf.weights + sheaf.biases))
+    assert gaps[0] > gaps[1] > gaps[2]
+    assert gaps[1] / gaps[0] < 0.2                     # roughly linear in eps
+    assert gaps[2] < 0.02 * moved
+
+
+def test_joint_flow_relaxes_the_cochain_first():
+    X, Y = paraboloid_grid(4)
+    sheaf = sheaflab.NeuralSheaf.random([2, 4, 1], seed=0)
+    jf = sheaflab.JointFlow(sheaf, eps=0.001)
+    h = jf.run(X, Y, 300, record_every=10)
+    eq = sheaflab.equilibrium(jf.sheaf, X, Y)
+    # after a fast transient each cochain tracks the equilibrium of the current, slowly moving weights
+    assert np.allclose(h.energy[0], 0.5 * ((sheaf.forward(X) - Y) ** 2).sum(1))
+    np.testing.assert_allclose(h.energy[-1], eq.energy, rtol=0.02, atol=1e-3)
+    assert h.energy[-1].sum() < 0.5 * h.energy[0].sum()
