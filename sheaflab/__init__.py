@@ -5,7 +5,11 @@ example's cochain to equilibrium (:func:`equilibrium`); the slow phase moves eac
 edge-local rule (:func:`local_gradients`).
 """
 
-from . import augment, datasets
+from ._alloc import tune_allocator
+
+ALLOCATOR_TUNED = tune_allocator()
+
+from . import augment, datasets  # noqa: E402
 from .backprop import backprop_gradients
 from .sheaf import Cochain, Discords, Edge, NeuralSheaf
 from .solve import (Equilibrium, Trajectory, edge_gradients, equilibrium, local_gradients,

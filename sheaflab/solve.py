@@ -213,8 +213,8 @@ def _one_hidden_scalar(sheaf, X, Y, max_iter):
     ``a_j = -w_j s / 2`` otherwise. So ``s`` is the root of a piecewise-linear increasing function
     ``h(s) = s - (b_2 - y) - w . a(s)`` (slope >= 1), found exactly by safeguarded Newton steps:
     each step is one region solve and the walk stops when a step stays in its region.
-    Returns (z, a, kink mask, converged, iterations); the walk of :func:`_direct_two_sided` reaches
-    the same minimiser (a test checks it).
+    Returns (z, a, kink mask, converged, iterations, discords in path order); the walk of
+    :func:`_direct_two_sided` reaches the same minimiser (a test checks it).
     """
     W1, b1, w, b2 = sheaf.weights[0], sheaf.biases[0], sheaf.weights[1][0], sheaf.biases[1][0]
     B = X.shape[0]
@@ -254,17 +254,16 @@ def _one_hidden_scalar(sheaf, X, Y, max_iter):
         iters[rows] += 1
     converged = np.ones(B, dtype=bool)
     converged[rows] = False
-    actf = act.astype(np.float64)
     half_sw = np.multiply(s[:, None], 0.5 * w)
-    z1 = np.subtract(u, half_sw)                 # active: z = (u + a) / 2 = u - s w / 2
-    a = np.subtract(z1, half_sw)                 # active: a = u - s w
-    a *= actf
-    a -= half_sw * (1.0 - actf)                  # kink or inactive: a = -s w / 2
-    z1 *= actf
-    z1 += u * ~pos                               # inactive: z = u; kink: z = 0
-    z2 = 0.5 * (a @ w + b2 + Y[:, 0])
-    kink = pos & ~act
-    return [z1, z2[:, None]], [a], [kink], converged, iters
+    relu_z = np.subtract(u, half_sw)             # active: z = (u + a) / 2 = u - s w / 2
+    relu_z *= act                                # relu(z_1): kink and inactive units give 0
+    a = relu_z - half_sw                         # active: u - s w; otherwise -s w / 2
+    z1 = relu_z + u * ~pos                       # inactive: z = u; kink: z = 0
+    half_s = 0.5 * s[:, None]
+    z2 = 0.5 * (b2 + Y) + 0.5 * (a @ w)[:, None]
+    # the discords in closed form: relu(z) - a = s w / 2 on every unit, affine_2 = output = s / 2
+    discords = [u - z1, half_sw, half_s, half_s.copy()]
+    return [z1, z2], [a], [pos & ~act], converged, iters, discords
 
 
 # ---------------------------------------------------------------------------------- direct walk
@@ -507,7 +506,7 @@ def equilibrium(sheaf: NeuralSheaf, X, Y=None, method: str = "direct", tol: floa
 
     if start is None and not (method == "direct" and (Y is None or _scalar_case(sheaf))):
         start = sheaf.forward_cochain(X)
-    traj = None
+    traj = discord = None
     if method == "direct":
         if Y is None:
             # delta_free is unitriangular: forward substitution, i.e. the forward pass, solves it
@@ -515,8 +514,9 @@ def equilibrium(sheaf: NeuralSheaf, X, Y=None, method: str = "direct", tol: floa
             converged, iters = np.ones(B, dtype=bool), np.ones(B, dtype=np.int64)
             kinks = [np.zeros(v.shape, dtype=bool) for v in c.a]
         elif start is None:
-            z, a, kinks, converged, iters = _one_hidden_scalar(sheaf, X, Y, max_iter)
+            z, a, kinks, converged, iters, d = _one_hidden_scalar(sheaf, X, Y, max_iter)
             c = Cochain(X, z, a, Y.copy())
+            discord = Discords(sheaf._edges, d)
         else:
             z, a, modes, converged, iters = _direct_two_sided(sheaf, X, Y, start, tol, max_iter)
             c = Cochain(X, z, a, Y.copy())
@@ -525,7 +525,8 @@ def equilibrium(sheaf: NeuralSheaf, X, Y=None, method: str = "direct", tol: floa
         dt = positive(step, "step") if step is not None else 1.0 / sheaf.lambda_max_bound()
         c, converged, iters, traj = _diffusion(sheaf, X, Y, start, tol, max_iter, dt, record)
         kinks = [v == 0 for v in c.z[:-1]]
-    discord = sheaf._discord(c)
+    if discord is None:
+        discord = sheaf._discord(c)
     energy = discord.energies().sum(axis=1)
     if not np.all(np.isfinite(energy)):  # any non-finite stalk makes its example's energy non-finite
         raise FloatingPointError("equilibrium produced non-finite stalks; check the scale of the "

@@ -1,0 +1,136 @@
+"""Parallel fast phase (Prop. 12.6): serial vs joblib backends vs a per-example loop, side by side.
+
+[2,30,1] with He init on the paraboloid. Every row of one batch size is timed in the same run
+(best of several repeats) and compared with the serial ``fast_phase(n_jobs=1)``.
+The issue's bar: joblib speedup of the fast phase on 2 cores with B = 10^4 of at least 1.5x.
+Run:  python bench/bench_parallel.py
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import joblib
+import numpy as np
+
+import sheaflab
+from sheaflab.datasets import paraboloid
+from sheaflab.parallel import fast_phase
+
+DIMS = [2, 30, 1]
+
+
+def best_times(fns, min_total=0.2, repeats=15):
+    """Best-of-``repeats`` seconds per call for each function, timed round-robin.
+
+    Interleaving the variants within every repeat means a burst of load from another process
+    penalises one repeat of all of them, not every repeat of one; the minimum filters it out.
+    """
+    numbers = []
+    for fn in fns:
+        fn()  # warm up (starts loky workers, thread pools)
+        t0 = time.perf_counter()
+        fn()
+        numbers.append(max(1, int(min_total / max(time.perf_counter() - t0, 1e-7))))
+    best = [np.inf] * len(fns)
+    for _ in range(repeats):
+        for k, (fn, number) in enumerate(zip(fns, numbers)):
+            t0 = time.perf_counter()
+            for _ in range(number):
+                fn()
+            best[k] = min(best[k], (time.perf_counter() - t0) / number)
+    return best
+
+
+def with_backend(backend, fn):
+    """``fn`` run under ``joblib.parallel_config(backend=...)`` (``None``: joblib's default)."""
+    if backend is None:
+        return fn
+
+    def run():
+        with joblib.parallel_config(backend=backend):
+            return fn()
+    return run
+
+
+def per_example(sheaf, X, Y):
+    """One equilibrium call per example (what per-example tasks would each do)."""
+    for i in range(X.shape[0]):
+        sheaflab.equilibrium(sheaf, X[i:i + 1], Y[i:i + 1])
+
+
+def rows_for(B, sheaf, loop_subset=None):
+    X, Y = paraboloid(B, seed=0)
+    ref = fast_phase(sheaf, X, Y)
+    variants = [
+        ("serial  fast_phase(n_jobs=1)", lambda: fast_phase(sheaf, X, Y)),
+        ("n_jobs=2, joblib default (loky)", lambda: fast_phase(sheaf, X, Y, n_jobs=2)),
+        ("n_jobs=2, parallel_config(threading)",
+         with_backend("threading", lambda: fast_phase(sheaf, X, Y, n_jobs=2))),
+        ("n_jobs=2, parallel_config(loky)",
+         with_backend("loky", lambda: fast_phase(sheaf, X, Y, n_jobs=2))),
+    ]
+    for _, fn in variants:
+        assert abs(fn().residual - ref.residual) < 1e-12  # same answer on every backend
+    out = list(zip([name for name, _ in variants], best_times([fn for _, fn in variants])))
+    if loop_subset:
+        n = loop_subset
+        (t,) = best_times([lambda: per_example(sheaf, X[:n], Y[:n])], min_total=0.0, repeats=3)
+        out.append((f"per-example loop (scaled from {n})", t * B / n))
+    return out
+
+
+def limits(sheaf, B):
+    """What bounds the n_jobs=2 time at batch size B: (joblib's fixed cost per call, one half-batch
+    chunk alone, two half-batch chunks running at once on the two cores), in seconds."""
+    X, Y = paraboloid(B, seed=0)
+    h = B // 2
+    noop = lambda: joblib.Parallel(n_jobs=2)(joblib.delayed(abs)(i) for i in range(2))
+    alone = lambda: fast_phase(sheaf, X[:h], Y[:h])
+
+    def both():  # inside the workers, time each chunk while the other one runs too
+        def timed(a):
+            t0 = time.perf_counter()
+            fast_phase(sheaf, X[a:a + h], Y[a:a + h])
+            return time.perf_counter() - t0
+        return max(joblib.Parallel(n_jobs=2)(joblib.delayed(timed)(a) for a in (0, h)))
+
+    t_noop, t_alone = best_times([noop, alone])
+    both()
+    return t_noop, t_alone, min(both() for _ in range(30))
+
+
+def main():
+    sheaf = sheaflab.NeuralSheaf.random(DIMS, seed=0)
+    print(f"fast phase of {DIMS}, paraboloid, He init; {os.cpu_count()} cores; joblib {joblib.__version__}")
+    print(f"{'B':>7}  {'variant':<38} {'time [ms]':>10} {'speedup':>8}")
+    speedups = {}
+    for B, subset in ((10_000, 500), (300, None), (100_000, None)):
+        rows = rows_for(B, sheaf, subset)
+        serial = rows[0][1]
+        for name, t in rows:
+            speedups[(B, name)] = serial / t
+            print(f"{B:>7}  {name:<38} {1e3 * t:>10.2f} {serial / t:>7.2f}x")
+        print()
+    t_noop, t_alone, t_both = limits(sheaf, 10_000)
+    print("limits at B=10^4 (best of repeats):")
+    print(f"  one joblib call of 2 no-op tasks (default backend):  {1e3 * t_noop:6.2f} ms")
+    print(f"  one chunk of 5000 examples, alone in the parent:     {1e3 * t_alone:6.2f} ms")
+    print(f"  one chunk of 5000, while the other core runs one too: {1e3 * t_both:6.2f} ms")
+    print("\nwhere the per-example work is heavy (dense region solves of a deeper net), workers pay:")
+    for dims, B in (([2, 30, 30, 1], 2000), ([2, 16, 16, 16, 1], 2000)):
+        deep = sheaflab.NeuralSheaf.random(dims, seed=0)
+        Xd, Yd = paraboloid(B, seed=0)
+        t1, t2 = best_times([lambda: fast_phase(deep, Xd, Yd), lambda: fast_phase(deep, Xd, Yd, n_jobs=2)],
+                            min_total=0.0, repeats=3)
+        print(f"  {str(dims):>18} B={B}: serial {1e3 * t1:8.1f} ms, n_jobs=2 {1e3 * t2:8.1f} ms, "
+              f"speedup {t1 / t2:.2f}x")
+    for B in (10_000, 100_000):
+        best = max(v for (b, name), v in speedups.items() if b == B and name.startswith("n_jobs=2"))
+        verdict = f" -> bar (>= 1.5x at B=10^4) {'met' if best >= 1.5 else 'NOT met'}" if B == 10_000 else ""
+        print(f"B={B}: best n_jobs=2 speedup {best:.2f}x vs serial fast_phase{verdict}")
+
+
+if __name__ == "__main__":
+    main()

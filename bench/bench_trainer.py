@@ -1,0 +1,97 @@
+"""Trainer benchmark (trainer issue): the sheaf trainer (Algorithm 12.4) next to the SGD baseline.
+
+Everything is measured side by side in one run on this machine. Run:  python bench/bench_trainer.py
+(about a minute on 2 cores). The batch-parallel speedup lives in bench/bench_parallel.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import sheaflab
+from sheaflab.datasets import paraboloid
+
+PAPER_MSE, PAPER_SECONDS = 0.0756, 43.7   # the authors' PyTorch joint flow (GUIDE section 3)
+
+
+def task(n=300, seed=0):
+    X, Y = paraboloid(n, noise=0.02, seed=seed)
+    Xt, Yt = paraboloid(2000, noise=0.02, seed=seed + 1)
+    return X, Y, Xt, Yt
+
+
+def fit_pair(dims, X, Y, epochs, optimizer, lr, Xt=None, Yt=None, seed=0):
+    sheaf = sheaflab.NeuralSheaf.random(dims, seed=seed)
+    out = {}
+    for name, T in (("sheaf", sheaflab.SheafTrainer), ("sgd", sheaflab.SGDTrainer)):
+        tr = T(sheaf, lr=lr, optimizer=optimizer, progress=False, seed=seed)
+        tr.fit(X, Y, epochs=epochs, X_val=Xt, Y_val=Yt)
+        out[name] = tr
+    return sheaf, out
+
+
+def adam_section():
+    X, Y, Xt, Yt = task()
+    _, runs = fit_pair([2, 30, 1], X, Y, 1500, "adam", 0.01, Xt, Yt)
+    hs, hg = runs["sheaf"].history, runs["sgd"].history
+    per_s, per_g = hs.wall_time[-1] / 1500, hg.wall_time[-1] / 1500
+    print("== Paraboloid, [2, 30, 1], n_train 300, noise 0.02, full batch, Adam lr 0.01, 1500 epochs ==")
+    print(f"{'':24}{'sheaf':>12}{'sgd':>12}{'ratio':>10}")
+    print(f"{'per-epoch wall time':24}{per_s * 1e3:>10.3f}ms{per_g * 1e3:>10.3f}ms{per_s / per_g:>10.2f}"
+          "   bar: ratio <= 5")
+    print(f"{'final train MSE':24}{hs.train_mse[-1]:>12.5f}{hg.train_mse[-1]:>12.5f}"
+          f"{hs.train_mse[-1] / hg.train_mse[-1]:>10.2f}   bar: ratio <= 3")
+    print(f"{'final test MSE':24}{hs.val_mse[-1]:>12.5f}{hg.val_mse[-1]:>12.5f}"
+          f"{hs.val_mse[-1] / hg.val_mse[-1]:>10.2f}")
+    ts, tg = hs.time_to(PAPER_MSE), hg.time_to(PAPER_MSE)
+    es, eg = hs.epochs_to(PAPER_MSE), hg.epochs_to(PAPER_MSE)
+    print(f"{'epochs to MSE 0.0756':24}{es:>12d}{eg:>12d}{es / eg:>10.2f}")
+    print(f"{'seconds to MSE 0.0756':24}{ts:>12.3f}{tg:>12.3f}{ts / tg:>10.2f}   bar: sheaf <= 2 s")
+    print(f"fast-phase region solves per example per epoch: "
+          f"{hs.fast_iterations.mean() / X.shape[0]:.3f} (first epoch {hs.fast_iterations[0] / 300:.3f})")
+    print(f"anchor (not run here): the authors' PyTorch joint flow reached train MSE {PAPER_MSE} in "
+          f"{PAPER_SECONDS} s; ours reaches it {PAPER_SECONDS / ts:.0f}x sooner and ends "
+          f"{PAPER_MSE / hs.train_mse[-1]:.0f}x lower")
+    print()
+
+
+def gd_section():
+    """Plain gradient descent: the epoch-count slowdown next to the 1/lambda_min prediction."""
+    X, Y, _, _ = task()
+    sheaf0 = sheaflab.NeuralSheaf.random([2, 30, 1], seed=0)
+    eq0 = sheaflab.equilibrium(sheaf0, X, Y)
+    inv_lam0 = float(np.mean(1.0 / eq0.lambda_min(sheaf0)))
+    _, runs = fit_pair([2, 30, 1], X, Y, 6000, "sgd", 0.01)
+    hs, hg = runs["sheaf"].history, runs["sgd"].history
+    eqT = sheaflab.equilibrium(runs["sheaf"].sheaf, X, Y)
+    inv_lamT = float(np.mean(1.0 / eqT.lambda_min(runs["sheaf"].sheaf)))
+    print("== Plain gradient descent (no optimizer), lr 0.01, same init, up to 6000 epochs ==")
+    print(f"mean 1/lambda_min(L_free) over the training set: {inv_lam0:.2f} at initialization, "
+          f"{inv_lamT:.2f} after training")
+    print(f"{'target MSE':>12}{'sgd epochs':>12}{'sheaf epochs':>14}{'ratio':>8}")
+    for target in (2.0, 1.0, 0.5, 0.3, 0.2):
+        eg, es = hg.epochs_to(target), hs.epochs_to(target)
+        ratio = f"{es / eg:8.2f}" if eg and es else f"{'-':>8}"
+        print(f"{target:>12.2f}{str(eg):>12}{str(es):>14}{ratio}")
+    print(f"final MSE after 6000 epochs: sheaf {hs.train_mse[-1]:.4f}, sgd {hg.train_mse[-1]:.4f}")
+    print()
+
+
+def growth_section():
+    print("== How one epoch's wall time grows (Adam, full batch, 30 epochs each, ms per epoch) ==")
+    print(f"{'network':>16}{'n_train':>9}{'sheaf':>10}{'sgd':>10}{'ratio':>8}{'solves/ex':>11}")
+    for dims, n in ([[2, 30, 1], 16], [[2, 30, 1], 64], [[2, 30, 1], 256], [[2, 30, 1], 1024],
+                    [[2, 30, 1], 4096], [[2, 30, 1], 10_000], [[2, 64, 1], 300], [[2, 128, 1], 300],
+                    [[2, 256, 1], 300], [[2, 256, 1], 10_000]):
+        X, Y = paraboloid(n, noise=0.02, seed=0)
+        _, runs = fit_pair(dims, X, Y, 30, "adam", 0.01)
+        ts = runs["sheaf"].history.wall_time[-1] / 30
+        tg = runs["sgd"].history.wall_time[-1] / 30
+        solves = runs["sheaf"].history.fast_iterations.mean() / n
+        print(f"{str(dims):>16}{n:>9}{ts * 1e3:>10.3f}{tg * 1e3:>10.3f}{ts / tg:>8.2f}{solves:>11.2f}")
+
+
+if __name__ == "__main__":
+    adam_section()
+    gd_section()
+    growth_section()
