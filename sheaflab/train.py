@@ -23,10 +23,16 @@ from .backprop import _backprop
 from .optim import make_optimizer
 from .parallel import fast_phase
 from .sheaf import NeuralSheaf
-from .solve import edge_gradients, euler_step, flow_velocity
+from .solve import edge_gradients, equilibrium, euler_step, flow_velocity
 
 # an epoch whose training MSE exceeds the initial one by this factor counts as diverged
 EXPLOSION = 1e6
+
+
+def mean_spectral_gap(sheaf: NeuralSheaf, X, Y, **kwargs) -> float:
+    """Mean over the batch of ``lambda_min(L_free)`` at each example's two-sided equilibrium pattern."""
+    eq = equilibrium(sheaf, X, Y, **kwargs)
+    return float(eq.lambda_min(sheaf).mean())
 
 
 class TrainingDiverged(FloatingPointError):
@@ -47,13 +53,15 @@ class History:
     edge_discord: (epochs, n_edges) mean discord norm per edge, edges named in ``edges``;
     fast_iterations: (epochs,) fast-phase iterations summed over the epoch's examples (0 for SGD);
     fast_unconverged: (epochs,) examples whose fast phase did not converge;
-    wall_time: (epochs,) cumulative seconds spent in ``fit``.
+    wall_time: (epochs,) cumulative seconds spent in ``fit``;
+    lambda_min: (epochs,) mean spectral gap of ``L_free`` over the training set at the end of the
+    epoch, when the sheaf trainer tracks it (``track_gap``), NaN otherwise.
     """
 
     edges: list
     rows: dict = field(default_factory=lambda: {k: [] for k in (
         "train_mse", "val_mse", "residual", "edge_discord", "fast_iterations", "fast_unconverged",
-        "wall_time")})
+        "wall_time", "lambda_min")})
 
     def _append(self, **values):
         for k, v in values.items():
@@ -154,7 +162,8 @@ class _Trainer:
             if not np.isfinite(mse) or mse > EXPLOSION * max(self._mse0, 1e-12):
                 self._diverged(epoch, f"training MSE reached {mse:.3g}")
             self.history._append(train_mse=mse, val_mse=val, residual=res / n, edge_discord=disc / n,
-                                  fast_iterations=its, fast_unconverged=bad, wall_time=self._clock)
+                                  fast_iterations=its, fast_unconverged=bad, wall_time=self._clock,
+                                  lambda_min=self._gap(X, Y))
             if epoch % 50 == 0:
                 bar.set_postfix(mse=f"{mse:.4g}", refresh=False)
         bar.close()
@@ -164,6 +173,9 @@ class _Trainer:
                           "fit (see history.fast_unconverged); raise max_iter or tol", RuntimeWarning,
                           stacklevel=2)
         return self.history
+
+    def _gap(self, X, Y) -> float:
+        return float("nan")
 
     def _diverged(self, epoch, what):
         raise TrainingDiverged(
@@ -187,13 +199,16 @@ class SheafTrainer(_Trainer):
     l2 : weight of the reluctance edges (Def. 12.8): the energy gains ``l2/2 ||theta||^2``.
     n_jobs : joblib workers for the fast phase (Prop. 12.6); honours ``joblib.parallel_config``.
     seed : mini-batch order. progress : tqdm bar (None = only on a terminal).
+    track_gap : every ``track_gap`` epochs record the mean ``lambda_min(L_free)`` over the training
+        set in ``history.lambda_min`` (0 = never; it costs one dense eigensolve per example).
     """
 
     label = "sheaf"
 
     def __init__(self, sheaf, lr=0.01, optimizer="adam", batch_size=None, fast="direct", tol=None,
-                 max_iter=None, l2=0.0, n_jobs=1, seed=0, progress=None):
+                 max_iter=None, l2=0.0, n_jobs=1, seed=0, progress=None, track_gap=0):
         super().__init__(sheaf, lr, optimizer, batch_size, l2, seed, progress)
+        self.track_gap = positive(track_gap, "track_gap", integer=True, allow_zero=True)
         self.fast = choice(fast, "fast", ("direct", "diffusion"))
         self.tol, self.max_iter, self.n_jobs = tol, max_iter, n_jobs
         self._eq_kwargs = {"method": fast}
@@ -201,6 +216,11 @@ class SheafTrainer(_Trainer):
             self._eq_kwargs["tol"] = positive(tol, "tol")
         if max_iter is not None:
             self._eq_kwargs["max_iter"] = positive(max_iter, "max_iter", integer=True)
+
+    def _gap(self, X, Y) -> float:
+        if not self.track_gap or (self.history.epochs + 1) % self.track_gap:
+            return float("nan")
+        return float(mean_spectral_gap(self.sheaf, X, Y))
 
     def _batch(self, X, Y):
         st = fast_phase(self.sheaf, X, Y, n_jobs=self.n_jobs, **self._eq_kwargs)
