@@ -1,0 +1,122 @@
+"""Plotly figures of the chapter's measurements (the interactive widgets live in :mod:`sheaflab.widgets`).
+
+Every function takes data computed elsewhere in the package and returns a ``plotly.graph_objects``
+Figure, so the book and the labs share one implementation of each picture.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+COLORS = {"sheaf": "#1f77b4", "sgd": "#d62728", "fit": "#2ca02c", "prediction": "#7f7f7f"}
+TEMPLATE = "plotly_white"
+
+
+def _style(fig, title, height=420):
+    fig.update_layout(template=TEMPLATE, title=title, height=height, margin=dict(l=60, r=20, t=60, b=50),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
+    return fig
+
+
+def loss_curves(histories: dict, metric: str = "train_mse", against: str = "epoch",
+                log_y: bool = True, title: str = "Training loss") -> go.Figure:
+    """One line per trainer: ``histories`` maps a label (e.g. "sheaf", "sgd") to a History.
+
+    metric: a History column ("train_mse", "val_mse", "residual"); against: "epoch" or "time"
+    (cumulative wall-clock seconds).
+    """
+    if against not in ("epoch", "time"):
+        raise ValueError(f"against must be 'epoch' or 'time'; got {against!r}")
+    fig = go.Figure()
+    for label, h in histories.items():
+        y = getattr(h, metric)
+        x = np.arange(1, len(y) + 1) if against == "epoch" else h.wall_time
+        base = label.split()[0].lower()
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=label,
+                                 line=dict(color=COLORS.get(base), dash=None if base in COLORS else "dot")))
+    fig.update_xaxes(title="epoch" if against == "epoch" else "wall-clock time [s]")
+    fig.update_yaxes(title=metric.replace("_", " "), type="log" if log_y else "linear")
+    return _style(fig, title)
+
+
+def slowdown_figure(rows: list, fit: tuple | None = None) -> go.Figure:
+    """Measured epoch slowdown (sheaf / SGD) against the predicted ``1 / lambda_min`` per configuration.
+
+    rows: output of :func:`sheaflab.experiments.slowdown_study`; fit: optional ``(slope, intercept)``
+    of a least-squares line through the points. The dashed diagonal is the prediction itself.
+    """
+    pts = [r for r in rows if r["ratio"] is not None]
+    x = np.array([r["inv_lambda_min"] for r in pts])
+    y = np.array([r["ratio"] for r in pts])
+    labels = [f"{r['dims']}, scale {r['scale']:g}, n={r['n_train']}" for r in pts]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=x, y=y, mode="markers+text", text=labels, textposition="top center",
+                             marker=dict(size=10, color=COLORS["sheaf"]), name="measured",
+                             hovertemplate="%{text}<br>1/λ_min %{x:.2f}<br>slowdown %{y:.2f}<extra></extra>"))
+    span = np.linspace(0, max(x.max(), y.max()) * 1.1, 50)
+    fig.add_trace(go.Scatter(x=span, y=span, mode="lines", name="prediction: slowdown = 1/λ_min",
+                             line=dict(dash="dash", color=COLORS["prediction"])))
+    if fit is not None:
+        slope, intercept = fit
+        fig.add_trace(go.Scatter(x=span, y=slope * span + intercept, mode="lines",
+                                 name=f"least squares: {slope:.2f}·x + {intercept:.2f}",
+                                 line=dict(color=COLORS["fit"])))
+    fig.update_xaxes(title="predicted slowdown 1/λ_min(L_free), mean over examples")
+    fig.update_yaxes(title="measured slowdown (epochs, sheaf / SGD)")
+    return _style(fig, "Theorem 12.5's prediction against measurement", height=480)
+
+
+def rate_figure(rows: list, fit: tuple | None = None) -> go.Figure:
+    """Convergence rate of the training loss against ``1 / n_train``.
+
+    rows: output of :func:`sheaflab.experiments.rate_vs_n_train`; fit: ``(c0, c1, r2)`` from
+    :func:`sheaflab.experiments.fit_inverse_n`.
+    """
+    inv = np.array([1.0 / r["n_train"] for r in rows])
+    rate = np.array([r["rate"] for r in rows])
+    fig = go.Figure(go.Scatter(x=inv, y=rate, mode="markers+text", name="measured rate",
+                               text=[f"n={r['n_train']}" for r in rows], textposition="top center",
+                               marker=dict(size=10, color=COLORS["sheaf"])))
+    if fit is not None:
+        c0, c1, r2 = fit
+        xs = np.linspace(0, inv.max() * 1.05, 50)
+        fig.add_trace(go.Scatter(x=xs, y=c0 + c1 * xs, mode="lines", line=dict(color=COLORS["fit"]),
+                                 name=f"fit c0 + c1/n (R² = {r2:.2f})"))
+    fig.update_xaxes(title="1 / n_train")
+    fig.update_yaxes(title="rate β per epoch (fit of log MSE)")
+    return _style(fig, "Is β proportional to 1/n_train?")
+
+
+def equilibrium_figure(sheaf, eq, i: int = 0) -> go.Figure:
+    """Stalks and per-edge discords of example ``i`` of an Equilibrium: what the fast phase returns.
+
+    Left: each vertex's stalk (x, z_l, a_l, target), units side by side; right: the norm of each
+    edge's discord. Kinks (units held at z = 0) are marked.
+    """
+    c = eq.cochain
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38],
+                        subplot_titles=("stalks at equilibrium", "discord norm per edge"))
+    names = ["x"]
+    values = [c.x[i]]
+    for l in range(sheaf.depth):
+        names.append(f"z_{l + 1}")
+        values.append(c.z[l][i])
+        if l < sheaf.depth - 1:
+            names.append(f"a_{l + 1}")
+            values.append(c.a[l][i])
+    names.append("y (pinned)")
+    values.append(c.yhat[i])
+    for name, v in zip(names, values):
+        fig.add_trace(go.Bar(x=[f"{name}[{j}]" for j in range(v.size)], y=v, name=name), row=1, col=1)
+    kinks = [f"z_{l + 1}[{j}]" for l, k in enumerate(eq.kinks) for j in np.flatnonzero(k[i])]
+    if kinks:
+        fig.add_trace(go.Scatter(x=kinks, y=[0.0] * len(kinks), mode="markers", name="kink (z = 0)",
+                                 marker=dict(symbol="x", size=10, color="black")), row=1, col=1)
+    norms = eq.discord.norms()[i]
+    fig.add_trace(go.Bar(x=[e.name for e in sheaf.edges], y=norms, name="‖discord‖",
+                         marker_color=COLORS["sheaf"], showlegend=False), row=1, col=2)
+    fig.update_xaxes(tickangle=-60, tickfont=dict(size=8), row=1, col=1)
+    return _style(fig, f"Example {i}: energy {eq.energy[i]:.4g}, {int(eq.iterations[i])} region solve(s)",
+                  height=440)
