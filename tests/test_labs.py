@@ -1,0 +1,281 @@
+"""The lab notebooks: student version generated from the solutions, TODO stubs, and the labcheck checks.
+
+The notebooks themselves are executed by ``pytest --nbval-lax labs/``; these tests check what holds
+them together: the student notebook never drifts from the solutions, every solution block becomes a
+TODO stub, and every check can tell a right answer from a wrong one.
+"""
+
+import importlib.util
+import time
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+import sheaflab
+from sheaflab import labcheck
+
+LABS = Path(__file__).resolve().parent.parent / "labs"
+SOLUTIONS = LABS / "lab12_solutions.ipynb"
+STUDENT = LABS / "lab12_sheaf_trainer.ipynb"
+NOTEBOOKS = [SOLUTIONS, STUDENT, LABS / "exercises.ipynb"]
+
+# the TODO functions of the lab and the check that grades each one
+CHECKS = {
+    "edge_discords": labcheck.check_discords,
+    "local_update": labcheck.check_local_update,
+    "sheaf_step": labcheck.check_sheaf_step,
+    "epochs_to_target": labcheck.check_epochs_to_target,
+    "fit_line": labcheck.check_fit_line,
+    "best_time": labcheck.check_best_time,
+}
+
+
+def _load_make_student():
+    spec = importlib.util.spec_from_file_location("make_student", LABS / "make_student.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_student = _load_make_student()
+
+
+def _todo_functions(path):
+    """Run the notebook's first code cell (imports) and every cell holding a TODO; return the namespace."""
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    ns = {}
+    exec(compile(code[0].source, f"{path.name}:imports", "exec"), ns)
+    for cell in code:
+        if "# TODO:" in cell.source:
+            exec(compile(cell.source, f"{path.name}:{cell.id}", "exec"), ns)
+    return ns
+
+
+@pytest.fixture(scope="module")
+def solutions():
+    return _todo_functions(SOLUTIONS)
+
+
+@pytest.fixture(scope="module")
+def stubs():
+    return _todo_functions(STUDENT)
+
+
+# ---------------------------------------------------------------------------------- (a) no drift
+def test_student_notebook_is_generated_from_the_solutions():
+    assert STUDENT.read_text(encoding="utf-8") == make_student.render(SOLUTIONS), \
+        "labs/lab12_sheaf_trainer.ipynb is out of date: run python labs/make_student.py"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebooks_are_committed_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: clear the outputs"
+
+
+# ---------------------------------------------------------------------------------- (b) stubs
+def test_every_solution_block_has_a_todo_stub():
+    sol = nbformat.read(SOLUTIONS, as_version=4)
+    stu = nbformat.read(STUDENT, as_version=4)
+    blocks = make_student.solution_blocks(sol)
+    assert len(blocks) == len(CHECKS)
+    by_id = {c.id: c for c in stu.cells}
+    for cell_id, hint in blocks:
+        assert hint != make_student.DEFAULT_HINT, f"cell {cell_id}: add a '# TODO:' hint above the block"
+        source = by_id[cell_id].source
+        assert f"# TODO: {hint}" in source
+        assert "raise NotImplementedError(\"TODO: " in source
+    stub_count = sum(c.source.count("raise NotImplementedError(\"TODO: ") for c in stu.cells)
+    assert stub_count == len(blocks)
+    text = STUDENT.read_text(encoding="utf-8")
+    assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text
+    assert "STRICT = False" in text and "STRICT = True" not in text
+
+
+def test_solutions_only_use_the_strict_flag_in_checks():
+    sol = nbformat.read(SOLUTIONS, as_version=4)
+    calls = [line for c in sol.cells if c.cell_type == "code" for line in c.source.split("\n")
+             if "labcheck.check_" in line]
+    assert len(calls) == len(CHECKS)
+    assert all("strict=STRICT" in line for line in calls)
+
+
+def test_generator_keeps_indentation_and_hints():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Title\n\n<!-- BEGIN SOLUTION -->\nsecret\n<!-- END SOLUTION -->\n\nText"),
+        nbformat.v4.new_markdown_cell("<!-- BEGIN SOLUTION -->only for instructors<!-- END SOLUTION -->"),
+        nbformat.v4.new_code_cell("STRICT = True  # note"),
+        nbformat.v4.new_code_cell(
+            "def f(x):\n    # TODO: double \"x\"\n    # BEGIN SOLUTION\n    return 2 * x\n    # END SOLUTION\n\n"
+            "def g():\n    # BEGIN SOLUTION\n    return 1\n    # END SOLUTION"),
+    ]
+    nb.cells[2].outputs = [nbformat.v4.new_output("stream", text="old")]
+    nb.cells[2].execution_count = 3
+    out = make_student.make_student(nb)
+    assert [c.cell_type for c in out.cells] == ["markdown", "code", "code"]
+    assert out.cells[0].source == "# Title\n\nText"
+    assert out.cells[1].source.startswith("STRICT = False") and out.cells[1].outputs == []
+    assert out.cells[1].execution_count is None
+    assert out.cells[2].source == ("def f(x):\n    # TODO: double \"x\"\n"
+                                   "    raise NotImplementedError(\"TODO: double \\\"x\\\"\")\n\n"
+                                   "def g():\n    raise NotImplementedError(\"TODO: complete this block\")")
+    ns = {}
+    exec(out.cells[2].source, ns)
+    with pytest.raises(NotImplementedError, match='TODO: double "x"'):
+        ns["f"](1)
+    assert nb.cells[3].source.count("BEGIN SOLUTION") == 2      # the input is left alone
+
+
+@pytest.mark.parametrize("source", ["# BEGIN SOLUTION\nx = 1", "x = 1\n# END SOLUTION",
+                                    "# BEGIN SOLUTION\n# BEGIN SOLUTION\n# END SOLUTION"])
+def test_generator_rejects_unmatched_markers(source):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source)]
+    with pytest.raises(make_student.MarkerError, match="cell 0"):
+        make_student.make_student(nb)
+
+
+# ---------------------------------------------------------------------------------- (c) the checks
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_check_accepts_the_reference_solution(solutions, name, capsys):
+    assert CHECKS[name](solutions[name], strict=True) == labcheck.CORRECT
+    assert capsys.readouterr().out.startswith("[correct]")
+
+
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_check_reports_a_stub_without_raising(stubs, name, capsys):
+    assert CHECKS[name](stubs[name]) == labcheck.MISSING
+    assert "[not implemented yet]" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="not implemented"):
+        CHECKS[name](stubs[name], strict=True)
+
+
+def _broken(solutions):
+    """A plausible mistake for each TODO."""
+    ref = solutions
+
+    def discords_sign(sheaf, c):                  # output edge with the wrong sign
+        d = ref["edge_discords"](sheaf, c)
+        d["output"] = -d["output"]
+        return d
+
+    def discords_linear(sheaf, c):                # forgot the ReLU on the relu edge
+        d = ref["edge_discords"](sheaf, c)
+        for l in range(1, sheaf.depth):
+            d[f"relu_{l}"] = c.z[l - 1] - c.a[l - 1]
+        return d
+
+    def update_sum(sheaf, eq):                    # summed over the batch instead of averaged
+        gW, gb = sheaflab.local_gradients(sheaf, eq)
+        B = eq.cochain.x.shape[0]
+        return [B * g for g in gW], [B * g for g in gb]
+
+    def update_wrong_stalk(sheaf, eq):            # pre-activations z_{l-1} instead of activations a_{l-1}
+        _, gb = sheaflab.local_gradients(sheaf, eq)
+        B = eq.cochain.x.shape[0]
+        pres = [eq.cochain.x, *eq.z[:-1]]
+        gW = [eq.discord[f"affine_{l}"].T @ pres[l - 1] / B for l in range(1, sheaf.depth + 1)]
+        return gW, gb
+
+    def step_backprop(sheaf, X, Y, lr):           # SGD's gradient, not the local rule
+        loss, gW, gb = sheaflab.backprop_gradients(sheaf, X, Y)
+        for p, g in zip(sheaf.weights + sheaf.biases, gW + gb):
+            p -= lr * g
+        return loss
+
+    def step_not_in_place(sheaf, X, Y, lr):       # forgot to update the sheaf
+        return float(sheaflab.equilibrium(sheaf, X, Y).energy.mean())
+
+    def epochs_zero_based(curve, target):
+        hits = np.flatnonzero(np.asarray(curve) <= target)
+        return int(hits[0]) if hits.size else None
+
+    def epochs_strict(curve, target):             # < instead of <=
+        hits = np.flatnonzero(np.asarray(curve) < target)
+        return int(hits[0]) + 1 if hits.size else None
+
+    def fit_r_not_r2(x, y):
+        slope, intercept = np.polyfit(x, y, 1)
+        return float(slope), float(intercept), float(np.corrcoef(x, y)[0, 1])
+
+    def fit_swapped(x, y):
+        slope, intercept, r2 = labcheck.fit_line(x, y)
+        return intercept, slope, r2
+
+    def time_mean(fn, repeats):
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return float(np.mean(times))
+
+    def time_once(fn, repeats):
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
+
+    return {
+        "edge_discords": [discords_sign, discords_linear],
+        "local_update": [update_sum, update_wrong_stalk],
+        "sheaf_step": [step_backprop, step_not_in_place],
+        "epochs_to_target": [epochs_zero_based, epochs_strict],
+        "fit_line": [fit_r_not_r2, fit_swapped],
+        "best_time": [time_mean, time_once],
+    }
+
+
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_check_rejects_broken_solutions(solutions, name, capsys):
+    for broken in _broken(solutions)[name]:
+        assert CHECKS[name](broken) == labcheck.WRONG, broken.__name__
+        assert capsys.readouterr().out.startswith("[wrong]")
+        with pytest.raises(AssertionError, match=r"\[wrong\]"):
+            CHECKS[name](broken, strict=True)
+
+
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_check_reports_an_exception_as_wrong(name, capsys):
+    def crashes(*args):
+        raise KeyError("affine_9")
+
+    assert CHECKS[name](crashes) == labcheck.WRONG
+    assert "raised KeyError" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------- reference helpers
+def test_fit_line_matches_polyfit():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 5, 20)
+    y = 2.0 * x - 1.0 + rng.normal(0, 0.3, 20)
+    slope, intercept, r2 = labcheck.fit_line(x, y)
+    assert np.allclose([slope, intercept], np.polyfit(x, y, 1))
+    assert r2 == pytest.approx(np.corrcoef(x, y)[0, 1] ** 2)
+    assert labcheck.fit_line([0, 1, 2], [1, 1, 1]) == pytest.approx((0.0, 1.0, 1.0))
+    with pytest.raises(ValueError, match="constant"):
+        labcheck.fit_line([1, 1, 1], [0, 1, 2])
+    with pytest.raises(ValueError, match="same length"):
+        labcheck.fit_line([1, 2], [1, 2, 3])
+
+
+def test_best_time_takes_the_minimum_and_counts_calls():
+    calls = []
+    delays = iter([0.0, 0.03, 0.001, 0.03])
+
+    def f():
+        calls.append(1)
+        time.sleep(next(delays))
+
+    t = labcheck.best_time(f, repeats=3)
+    assert len(calls) == 4                      # one warm-up and three timed calls
+    assert 0.001 <= t < 0.02
+    with pytest.raises(ValueError, match="repeats"):
+        labcheck.best_time(f, repeats=0)
+    with pytest.raises(TypeError, match="callable"):
+        labcheck.best_time(3)
