@@ -50,11 +50,16 @@ def slowdown_figure(rows: list, fit: tuple | None = None) -> go.Figure:
     pts = [r for r in rows if r["ratio"] is not None]
     x = np.array([r["inv_lambda_min"] for r in pts])
     y = np.array([r["ratio"] for r in pts])
-    labels = [f"{r['dims']}, scale {r['scale']:g}, n={r['n_train']}" for r in pts]
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=x, y=y, mode="markers+text", text=labels, textposition="top center",
-                             marker=dict(size=10, color=COLORS["sheaf"]), name="measured",
-                             hovertemplate="%{text}<br>1/λ_min %{x:.2f}<br>slowdown %{y:.2f}<extra></extra>"))
+    shapes = sorted({str(r["dims"]) for r in pts}, key=len)
+    for k, shape in enumerate(shapes):   # one legend entry per architecture; details on hover
+        sel = [i for i, r in enumerate(pts) if str(r["dims"]) == shape]
+        fig.add_trace(go.Scatter(
+            x=x[sel], y=y[sel], mode="markers", name=f"measured, {shape}",
+            text=[f"{pts[i]['dims']}, init scale {pts[i]['scale']:g}, n_train {pts[i]['n_train']}" for i in sel],
+            marker=dict(size=11, symbol=["circle", "square", "diamond", "triangle-up", "cross"][k % 5],
+                        line=dict(width=1, color="white")),
+            hovertemplate="%{text}<br>1/λ_min %{x:.2f}<br>slowdown %{y:.2f}<extra></extra>"))
     span = np.linspace(0, max(x.max(), y.max()) * 1.1, 50)
     fig.add_trace(go.Scatter(x=span, y=span, mode="lines", name="prediction: slowdown = 1/λ_min",
                              line=dict(dash="dash", color=COLORS["prediction"])))
@@ -65,7 +70,7 @@ def slowdown_figure(rows: list, fit: tuple | None = None) -> go.Figure:
                                  line=dict(color=COLORS["fit"])))
     fig.update_xaxes(title="predicted slowdown 1/λ_min(L_free), mean over examples")
     fig.update_yaxes(title="measured slowdown (epochs, sheaf / SGD)")
-    return _style(fig, "Theorem 12.5's prediction against measurement", height=480)
+    return _style(fig, "Training-rate theorem: predicted against measured slowdown", height=480)
 
 
 def rate_figure(rows: list, fit: tuple | None = None) -> go.Figure:

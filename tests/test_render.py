@@ -1,0 +1,728 @@
+"""The built book renders offline in a real browser: plotly figures (sliders included), ipywidgets
+views and math, with every script served by the book itself.
+
+The module builds the book once (``jupyter-book build . --all -W -n --keep-going``) when
+``_build/html`` is missing, older than a source, or not from a build that succeeded; serves
+``_build/html`` on 127.0.0.1; and opens each page in Debian's headless Chromium, driven over the
+DevTools protocol (through ``--remote-debugging-pipe``: standard library only). The browser can
+reach 127.0.0.1 and nothing else: host names resolve to nothing and every other address goes to a
+dead proxy, so a page that needs a CDN fails here. ``test_network_is_blocked`` proves it with local
+servers that the browser must not reach.
+
+Screenshots land in ``_build/test-artifacts/``: ``<page>.png`` (the page) and ``<page>-figN.png``
+(each plotly figure), next to ``build.log``. Without chromium (``bash .ci/browser.sh`` installs it)
+the tests skip, except under ``CI=true`` where they fail.
+
+Keep every browser test in this module: pytest-xdist's ``--dist loadscope`` then runs them in one
+worker, and the book is built and the browser started once.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import functools
+import html.parser
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "_build"
+HTML = BUILD / "html"
+ARTIFACTS = BUILD / "test-artifacts"
+BUILD_OK = ARTIFACTS / "build-ok.json"
+#: What the book is built from: a change to any of these rebuilds it.
+SOURCES = ["_config.yml", "_toc.yml", "book", "labs", "sheaflab"]
+
+#: Pages to open (paths under _build/html). Every built page that shows a plotly figure or a widget
+#: must be listed: test_every_figure_page_is_checked fails otherwise.
+PAGES = [
+    "book/index.html",
+    "book/chapter.html",
+    "labs/lab12_sheaf_trainer.html",
+    "labs/lab12_solutions.html",
+    "labs/exercises.html",
+]
+
+#: Console messages known not to come from this book's configuration, as (regex, reason).
+#: Each match is reported in the test output, never silently dropped.
+KNOWN_CONSOLE_ERRORS: list[tuple[str, str]] = [
+    (r"Identifier 'THEBE_JS_URL' has already been declared",
+     "sphinx-thebe's inline config is added twice by Jupyter Book 1 on every page; harmless"),
+    (r"Got invalid theme mode: \. Resetting to auto",
+     "pydata-sphinx-theme, on a first visit (no saved light/dark mode)"),
+    (r"favicon\.ico",
+     "the browser asks for /favicon.ico by itself; the book sets no favicon"),
+]
+#: Widget modules that the vendored embed manager (@jupyter-widgets/html-manager embed.js) bundles.
+BUILT_IN_WIDGET_MODULES = {"@jupyter-widgets/base", "@jupyter-widgets/controls",
+                           "@jupyter-widgets/output"}
+#: Requests the browser makes by itself, not the page.
+BROWSER_REQUESTS = ("/favicon.ico",)
+
+BUILD_TIMEOUT = 3600  # seconds; notebooks are executed
+PAGE_TIMEOUT = 45  # seconds for a page to load and draw
+WINDOW = (1280, 2000)
+
+
+# ---------------------------------------------------------------------------------------------
+# The build
+
+
+def _newest_source_mtime() -> float:
+    newest = 0.0
+    for name in SOURCES:
+        path = ROOT / name
+        if path.is_file():
+            newest = max(newest, path.stat().st_mtime)
+        elif path.is_dir():
+            for p in path.rglob("*"):
+                if p.is_file() and not ({"__pycache__", ".ipynb_checkpoints"} & set(p.parts)):
+                    newest = max(newest, p.stat().st_mtime)
+    return newest
+
+
+def _jupyter_book() -> str:
+    local = Path(sys.executable).with_name("jupyter-book")
+    return str(local) if local.exists() else (shutil.which("jupyter-book") or "jupyter-book")
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser"):
+        if path := shutil.which(name):
+            return path
+    return None
+
+
+@pytest.fixture(scope="module")
+def chromium_path():
+    path = _chromium()
+    if path is None:
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail("chromium is not installed (CI=true); run: bash .ci/browser.sh")
+        pytest.skip("chromium is not installed; run: bash .ci/browser.sh")
+    return path
+
+
+@pytest.fixture(scope="module")
+def built_book(chromium_path):
+    """_build/html, rebuilt when missing, older than a source, or left by a failed build."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    fresh = (
+        (HTML / "index.html").is_file()
+        and BUILD_OK.is_file()
+        and BUILD_OK.stat().st_mtime >= _newest_source_mtime()
+    )
+    if not fresh:
+        BUILD_OK.unlink(missing_ok=True)
+        log = ARTIFACTS / "build.log"
+        # --all: Sphinx re-reads only changed pages, so a change to sheaflab or to the book's
+        # extension would otherwise leave pages (and their executed outputs) stale.
+        cmd = [_jupyter_book(), "build", ".", "--all", "-W", "-n", "--keep-going"]
+        start = time.monotonic()
+        with log.open("w") as out:
+            try:
+                proc = subprocess.run(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL, timeout=BUILD_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"book build timed out after {BUILD_TIMEOUT} s; log: {log}\n"
+                            + _tail(log))
+        seconds = time.monotonic() - start
+        text = log.read_text(errors="replace")
+        if proc.returncode != 0 or "build succeeded" not in text:
+            pytest.fail(f"book build failed (exit {proc.returncode}): {' '.join(cmd)}\n"
+                        f"log: {log}\n" + _tail(log))
+        BUILD_OK.write_text(json.dumps({"seconds": round(seconds, 1), "command": cmd}))
+    return HTML
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    """The build's warnings and errors (the cause), then the last lines of its log."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", path.read_text(errors="replace")).splitlines()
+    problems = [ln for ln in text if re.search(r"WARNING|ERROR|Error|Exception", ln)
+                and "[IPKernelApp]" not in ln][:40]
+    return ("--- warnings and errors ---\n" + "\n".join(problems)
+            + f"\n--- last {lines} lines ---\n" + "\n".join(text[-lines:]))
+
+
+# ---------------------------------------------------------------------------------------------
+# A local web server
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # no request log on stderr
+        pass
+
+
+class _CountingHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.server.hits += 1
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        self.wfile.write(b"reached")
+
+    def log_message(self, *args):
+        pass
+
+
+def _serve(handler, host: str) -> http.server.ThreadingHTTPServer:
+    server = http.server.ThreadingHTTPServer((host, 0), handler)
+    server.daemon_threads = True
+    server.hits = 0
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture(scope="module")
+def site(built_book):
+    """Base URL of _build/html served on 127.0.0.1 (a free port)."""
+    server = _serve(functools.partial(_QuietHandler, directory=str(built_book)), "127.0.0.1")
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Headless Chromium over the DevTools protocol (pipe transport: fd 3 in, fd 4 out, NUL-separated)
+
+
+def chromium_args(user_data_dir: str) -> list[str]:
+    return [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--disable-extensions",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--hide-scrollbars",
+        "--mute-audio",
+        f"--user-data-dir={user_data_dir}",
+        f"--window-size={WINDOW[0]},{WINDOW[1]}",
+        # Network: 127.0.0.1 only. Names resolve to nothing (no DNS query leaves the browser), and
+        # everything else, other loopback addresses included, goes to a proxy that refuses.
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+        "--proxy-server=http://127.0.0.1:9",
+        "--proxy-bypass-list=<-loopback>;127.0.0.1",
+        "--remote-debugging-pipe",
+        "about:blank",
+    ]
+
+
+class CDPError(RuntimeError):
+    pass
+
+
+class Browser:
+    """A headless Chromium and a minimal DevTools client (browser-level, flattened sessions)."""
+
+    def __init__(self, executable: str, log_path: Path):
+        self._profile = tempfile.TemporaryDirectory(prefix="sheaflab-chromium-")
+        to_r, to_w = os.pipe()
+        from_r, from_w = os.pipe()
+        # The child gets our ends as fds 3 and 4: a tiny Python trampoline moves them there and
+        # execs chromium (dup2 in preexec_fn could clobber subprocess's own error pipe).
+        child_in = fcntl.fcntl(to_r, fcntl.F_DUPFD, 10)
+        child_out = fcntl.fcntl(from_w, fcntl.F_DUPFD, 10)
+        os.close(to_r)
+        os.close(from_w)
+        trampoline = ("import os, sys; a, b = int(sys.argv[1]), int(sys.argv[2]); "
+                      "os.dup2(a, 3); os.dup2(b, 4); os.close(a); os.close(b); "
+                      "os.execv(sys.argv[3], sys.argv[3:])")
+        self._log = log_path.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", trampoline, str(child_in), str(child_out), executable,
+             *chromium_args(self._profile.name)],
+            pass_fds=(child_in, child_out),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        os.close(child_in)
+        os.close(child_out)
+        self._out = to_w
+        self._in = from_r
+        self._next_id = 0
+        self._lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._responses: dict[int, dict] = {}
+        self._events: dict[str, list[dict]] = {}  # sessionId -> events
+        self._closed = False
+        self._thread = threading.Thread(target=self._reader, daemon=True)
+        self._thread.start()
+        try:
+            self.version = self.call("Browser.getVersion", timeout=30)["product"]
+        except CDPError as exc:
+            self.close()
+            raise CDPError(f"chromium did not start: {exc}\n{log_path.read_text(errors='replace')}")
+
+    def _reader(self):
+        buf = b""
+        while True:
+            try:
+                chunk = os.read(self._in, 1 << 16)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                with self._cond:
+                    self._closed = True
+                    self._cond.notify_all()
+                return
+            buf += chunk
+            *messages, buf = buf.split(b"\0")
+            with self._cond:
+                for raw in messages:
+                    msg = json.loads(raw)
+                    if "id" in msg:
+                        self._responses[msg["id"]] = msg
+                    else:
+                        self._events.setdefault(msg.get("sessionId", ""), []).append(msg)
+                self._cond.notify_all()
+
+    def call(self, method: str, params: dict | None = None, session: str | None = None,
+             timeout: float = 30) -> dict:
+        with self._lock:
+            self._next_id += 1
+            msg_id = self._next_id
+        msg = {"id": msg_id, "method": method, "params": params or {}}
+        if session:
+            msg["sessionId"] = session
+        data = json.dumps(msg).encode() + b"\0"
+        with self._lock:
+            while data:
+                data = data[os.write(self._out, data):]
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while msg_id not in self._responses:
+                left = deadline - time.monotonic()
+                if self._closed or left <= 0:
+                    why = "browser exited" if self._closed else "timeout"
+                    raise CDPError(f"{method}: no answer ({why})")
+                self._cond.wait(left)
+            msg = self._responses.pop(msg_id)
+        if "error" in msg:
+            raise CDPError(f"{method}: {msg['error']}")
+        return msg.get("result", {})
+
+    def events(self, session: str) -> list[dict]:
+        with self._cond:
+            return list(self._events.get(session, []))
+
+    def wait_event(self, session: str, method: str, timeout: float) -> dict | None:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for ev in self._events.get(session, []):
+                    if ev["method"] == method:
+                        return ev
+                left = deadline - time.monotonic()
+                if self._closed or left <= 0:
+                    return None
+                self._cond.wait(left)
+
+    def new_page(self) -> str:
+        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        for domain in ("Page", "Runtime", "Network", "Log"):
+            self.call(f"{domain}.enable", session=session)
+        self.call("Emulation.setDeviceMetricsOverride",
+                  {"width": WINDOW[0], "height": WINDOW[1], "deviceScaleFactor": 1, "mobile": False},
+                  session=session)
+        return session
+
+    def evaluate(self, session: str, expression: str, timeout: float = 30):
+        result = self.call("Runtime.evaluate",
+                           {"expression": expression, "returnByValue": True, "awaitPromise": True},
+                           session=session, timeout=timeout)
+        if "exceptionDetails" in result:
+            raise CDPError(f"evaluate failed: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def close(self):
+        if self.proc.poll() is None:
+            try:
+                self.call("Browser.close", timeout=10)
+            except CDPError:
+                pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, 9)  # the process group started for this browser only
+            self.proc.wait()
+        os.close(self._out)
+        self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            os.close(self._in)
+        self._log.close()
+        self._profile.cleanup()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    b = Browser(chromium_path, ARTIFACTS / "chromium.log")
+    yield b
+    b.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# What a page should show (read from its static HTML) and what it does show (after its scripts)
+
+
+class _StaticCounter(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.figures: list[str] = []
+        self.widget_views = 0
+        self.widget_state = 0
+        self.widget_modules: set[str] = set()
+        self.math = 0
+        self._script: str | None = None
+        self._scripts: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        classes = (a.get("class") or "").split()
+        if "plotly-graph-div" in classes:
+            self.figures.append(a.get("id", ""))
+        if "math" in classes:
+            self.math += 1
+        if tag == "script":
+            kind = a.get("type", "")
+            self.widget_views += kind == "application/vnd.jupyter.widget-view+json"
+            self.widget_state += kind == "application/vnd.jupyter.widget-state+json"
+            self._script = ""
+
+    def handle_data(self, data):
+        if self._script is not None:
+            self._script += data
+
+    def handle_endtag(self, tag):
+        if tag == "script" and self._script is not None:
+            self._scripts.append(self._script)
+            if '"model_module"' in self._script and '"state"' in self._script:
+                try:
+                    state = json.loads(self._script).get("state", {})
+                except ValueError:
+                    state = {}
+                self.widget_modules |= {m.get("model_module", "") for m in state.values()}
+            self._script = None
+
+    def _figure_script(self, fig_id: str) -> str:
+        for s in self._scripts:
+            if "Plotly.newPlot(" in s and f'"{fig_id}"' in s:
+                return s
+        return ""
+
+    def figures_with_sliders(self) -> list[str]:
+        return [f for f in self.figures
+                if re.search(r'"sliders"\s*:\s*\[\s*\{', self._figure_script(f))]
+
+    def figures_with_frames(self) -> list[str]:
+        return [f for f in self.figures if "Plotly.addFrames(" in self._figure_script(f)]
+
+
+def expected(page_html: str) -> dict:
+    p = _StaticCounter()
+    p.feed(page_html)
+    return {
+        "figures": len(p.figures),
+        "sliders": len(p.figures_with_sliders()),
+        "framed": len(p.figures_with_frames()),
+        "widget_views": p.widget_views,
+        "widget_state": p.widget_state,
+        "math": p.math,
+        "kernel_only_widgets": sorted(p.widget_modules - BUILT_IN_WIDGET_MODULES),
+    }
+
+
+DOM_STATE = r"""
+(() => {
+  const figs = [...document.querySelectorAll('div.plotly-graph-div')];
+  const views = [...document.querySelectorAll('.widget-subarea')];
+  return {
+    ready: document.readyState,
+    plotly: typeof window.Plotly === 'object' && window.Plotly !== null,
+    figures: figs.length,
+    drawn: figs.filter(d => d.querySelector('svg.main-svg')).length,
+    main_svg: document.querySelectorAll('svg.main-svg').length,
+    sliders: figs.filter(d => d.querySelector('g.slider-container')).length,
+    framed: figs.filter(d => d._transitionData && (d._transitionData._frames || []).length).length,
+    widgets_drawn: views.filter(v => v.querySelector('.jupyter-widgets')).length,
+    mathjax_done: !!(window.MathJax && MathJax.startup && MathJax.startup.promise &&
+                     document.querySelector('mjx-container')),
+    mjx: document.querySelectorAll('mjx-container').length,
+  };
+})()
+"""
+
+
+def _done(state: dict, want: dict) -> bool:
+    return (
+        state["ready"] == "complete"
+        and state["drawn"] >= want["figures"]
+        and state["sliders"] >= want["sliders"]
+        and state["framed"] >= want["framed"]
+        and state["widgets_drawn"] >= want["widget_views"]
+        and (state["mjx"] > 0 or want["math"] == 0)
+    )
+
+
+def load(browser: Browser, url: str, want: dict, shot: Path | None) -> dict:
+    """Open url, wait until it is drawn (or PAGE_TIMEOUT), and report what it did."""
+    session = browser.new_page()
+    nav = browser.call("Page.navigate", {"url": url}, session=session)
+    if nav.get("errorText"):
+        raise CDPError(f"navigation to {url} failed: {nav['errorText']}")
+    browser.wait_event(session, "Page.loadEventFired", PAGE_TIMEOUT)
+    deadline = time.monotonic() + PAGE_TIMEOUT
+    state = browser.evaluate(session, DOM_STATE)
+    while not _done(state, want) and time.monotonic() < deadline:
+        time.sleep(0.25)
+        state = browser.evaluate(session, DOM_STATE)
+    if want["math"]:  # let MathJax finish its typeset pass, if it loaded at all
+        browser.evaluate(session, "window.MathJax && MathJax.startup && MathJax.startup.promise"
+                                  " ? MathJax.startup.promise.then(() => true) : false")
+        state = browser.evaluate(session, DOM_STATE)
+    time.sleep(0.5)  # late errors and requests
+    state["requests"], state["failed"], state["errors"] = _network_and_errors(browser.events(session))
+    if shot is not None:
+        _screenshots(browser, session, shot)
+    browser.call("Page.close", session=session)
+    return state
+
+
+FIGURE_BOXES = r"""
+[...document.querySelectorAll('div.plotly-graph-div')].map(d => {
+  const r = d.getBoundingClientRect();
+  return [r.x, r.y + window.scrollY, r.width, r.height];
+})
+"""
+
+
+def _screenshots(browser: Browser, session: str, shot: Path) -> None:
+    """The whole page (up to Chromium's 16384 px limit) as shot, and each figure as shot-figN."""
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    for old in shot.parent.glob(shot.stem + "-fig*.png"):
+        old.unlink()
+
+    def capture(path: Path, x: float, y: float, width: float, height: float) -> None:
+        clip = {"x": x, "y": y, "width": width, "height": height, "scale": 1}
+        png = browser.call("Page.captureScreenshot",
+                           {"format": "png", "captureBeyondViewport": True, "clip": clip},
+                           session=session, timeout=60)["data"]
+        path.write_bytes(base64.b64decode(png))
+
+    height = browser.call("Page.getLayoutMetrics", session=session)["cssContentSize"]["height"]
+    capture(shot, 0, 0, WINDOW[0], min(int(height), 16000))
+    for i, (x, y, w, h) in enumerate(browser.evaluate(session, FIGURE_BOXES), start=1):
+        if w and h:
+            capture(shot.with_name(f"{shot.stem}-fig{i}.png"),
+                    max(x - 10, 0), max(y - 10, 0), w + 20, h + 20)
+
+
+def _network_and_errors(events: list[dict]):
+    urls: dict[str, str] = {}
+    requests, failed, errors = [], [], []
+    for ev in events:
+        m, p = ev["method"], ev.get("params", {})
+        if m == "Network.requestWillBeSent":
+            urls[p["requestId"]] = p["request"]["url"]
+            requests.append(p["request"]["url"])
+        elif m == "Network.loadingFailed":
+            failed.append(f"{urls.get(p['requestId'], '?')}: {p.get('errorText')}")
+        elif m == "Network.responseReceived" and p["response"].get("status", 200) >= 400:
+            failed.append(f"{p['response']['url']}: HTTP {p['response']['status']}")
+        elif m == "Runtime.exceptionThrown":
+            d = p["exceptionDetails"]
+            text = (d.get("exception") or {}).get("description") or d.get("text", "")
+            errors.append(f"uncaught: {text.splitlines()[0] if text else d}")
+        elif m == "Runtime.consoleAPICalled" and p["type"] in ("error", "assert"):
+            args = " ".join(str(a.get("value", a.get("description", ""))) for a in p["args"])
+            errors.append(f"console.{p['type']}: {args}")
+        elif m == "Log.entryAdded" and p["entry"]["level"] == "error":
+            errors.append(f"log: {p['entry']['text']} {p['entry'].get('url', '')}".strip())
+    return requests, failed, errors
+
+
+# ---------------------------------------------------------------------------------------------
+# Tests
+
+
+@pytest.fixture(scope="module")
+def rendered(browser, site, built_book):
+    """Loads each page once (lazily) and caches what it showed."""
+    cache: dict[str, tuple[dict, dict]] = {}
+
+    def get(page: str) -> tuple[dict, dict]:
+        if page not in cache:
+            path = built_book / page
+            assert path.is_file(), f"{page} was not built (is it in _toc.yml?)"
+            want = expected(path.read_text())
+            shot = ARTIFACTS / (page.replace("/", "__").removesuffix(".html") + ".png")
+            cache[page] = (want, load(browser, site + page, want, shot))
+        return cache[page]
+
+    return get
+
+
+def _is_local(url: str, site: str) -> bool:
+    return url.startswith(site) or url.startswith(("data:", "blob:", "about:"))
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_plotly_figures_drawn(rendered, page):
+    want, got = rendered(page)
+    assert got["plotly"] or want["figures"] == 0, "window.Plotly is missing: plotly.min.js did not load"
+    assert got["drawn"] == want["figures"], (
+        f"{got['drawn']} of {want['figures']} plotly figures drawn on {page}")
+    assert got["main_svg"] >= want["figures"]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_plotly_sliders_and_frames(rendered, page):
+    want, got = rendered(page)
+    assert got["sliders"] >= want["sliders"], (
+        f"{got['sliders']} of {want['sliders']} figures with sliders show a slider on {page}")
+    assert got["framed"] >= want["framed"], (
+        f"{got['framed']} of {want['framed']} figures with animation frames have them on {page}")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_widgets_drawn(rendered, page):
+    want, got = rendered(page)
+    if want["widget_views"] and not want["widget_state"]:
+        pytest.fail(f"{page} has widget views but no widget state (was the notebook executed?)")
+    assert got["widgets_drawn"] >= want["widget_views"], (
+        f"{got['widgets_drawn']} of {want['widget_views']} widget views drawn on {page}")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_kernel_only_widgets(rendered, page):
+    """Static pages show only widgets the embedded manager can draw without a kernel. A plotly
+    FigureWidget (an anywidget in plotly 6+) draws as an error box there and embeds ~5 MB of
+    JavaScript in the page: static pages display a go.Figure (with plotly sliders) instead."""
+    want, _ = rendered(page)
+    assert not want["kernel_only_widgets"], (
+        f"{page} embeds widgets that need a kernel: {want['kernel_only_widgets']}")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_math_typeset(rendered, page):
+    want, got = rendered(page)
+    if want["math"] == 0:
+        pytest.skip("no math on this page")
+    assert got["mjx"] > 0, f"MathJax typeset nothing on {page} ({want['math']} math elements)"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_request_outside_the_book(rendered, site, page):
+    _, got = rendered(page)
+    outside = sorted({u for u in got["requests"] if not _is_local(u, site)})
+    assert not outside, f"{page} requested URLs outside the book (a CDN?):\n" + "\n".join(outside)
+    by_browser = tuple(site.rstrip("/") + path for path in BROWSER_REQUESTS)
+    local_failures = [f for f in got["failed"]
+                      if f.startswith(site) and not f.startswith(by_browser)]
+    assert not local_failures, f"{page} failed to load its own files:\n" + "\n".join(local_failures)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_console_errors(rendered, page):
+    _, got = rendered(page)
+    unexplained = []
+    for err in got["errors"]:
+        reason = next((why for rx, why in KNOWN_CONSOLE_ERRORS if re.search(rx, err)), None)
+        if reason:
+            print(f"known console error on {page} ({reason}): {err}")
+        else:
+            unexplained.append(err)
+    assert not unexplained, f"console errors on {page}:\n" + "\n".join(unexplained)
+
+
+def test_plotly_json_becomes_offline_html():
+    """Without a browser: the book extension turns plotly's mime bundle (what a kernel displays)
+    into HTML that draws with a global Plotly, frames included, and ranks it first for HTML."""
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    try:
+        import offline_assets
+    finally:
+        sys.path.remove(str(ROOT / "book" / "_ext"))
+    fig = go.Figure(go.Scatter(y=[1, 2]), frames=[go.Frame(data=[go.Scatter(y=[2, 1])], name="a")])
+    bundle = pio.renderers["plotly_mimetype"].to_mimebundle(fig.to_dict())
+    html_out = offline_assets.figure_html(bundle[offline_assets.PLOTLY_MIME], "fig-1")
+    assert 'id="fig-1" class="plotly-graph-div"' in html_out
+    assert 'Plotly.newPlot(' in html_out and "Plotly.addFrames('fig-1'" in html_out
+    assert "<script src" not in html_out and "cdn" not in html_out.lower()
+
+    from myst_nb.core import render
+
+    offline_assets._install_mime_renderer()
+    order = render.get_mime_priority("html", [])
+    assert order.index(offline_assets.PLOTLY_MIME) < order.index("text/html")
+    assert order.index(offline_assets.PLOTLY_MIME) < order.index(
+        "application/vnd.jupyter.widget-view+json")
+
+
+def test_every_figure_page_is_checked(built_book):
+    """Every built page with a plotly figure or a widget view is in PAGES."""
+    missing = []
+    for path in sorted(built_book.rglob("*.html")):
+        rel = path.relative_to(built_book).as_posix()
+        if rel.startswith("_") or rel in PAGES:
+            continue
+        text = path.read_text(errors="replace")
+        if "plotly-graph-div" in text or "application/vnd.jupyter.widget-view+json" in text:
+            missing.append(rel)
+    assert not missing, "add these pages to PAGES in tests/test_render.py:\n" + "\n".join(missing)
+
+
+def test_network_is_blocked(browser, site):
+    """The browser reaches the book's server and nothing else. Two servers that count their hits
+    stand in for the internet: one on another loopback address (127.0.0.2), one on 127.0.0.1 under
+    a host name (localhost). Neither may be reached, nor a CDN's name."""
+    by_address = _serve(_CountingHandler, "127.0.0.2")
+    by_name = _serve(_CountingHandler, "127.0.0.1")
+    try:
+        session = browser.new_page()
+        ok = browser.call("Page.navigate", {"url": site + "index.html"}, session=session)
+        assert not ok.get("errorText"), f"the book's own server is unreachable: {ok}"
+        blocked = {}
+        for url in (f"http://127.0.0.2:{by_address.server_address[1]}/probe",
+                    f"http://localhost:{by_name.server_address[1]}/probe",
+                    "https://cdn.jsdelivr.net/npm/"):
+            nav = browser.call("Page.navigate", {"url": url}, session=session)
+            assert nav.get("errorText"), f"the browser loaded {url}: {nav}"
+            blocked[url] = nav["errorText"]
+        browser.call("Page.navigate", {"url": site + "index.html"}, session=session)
+        browser.wait_event(session, "Page.loadEventFired", PAGE_TIMEOUT)
+        fetched = browser.evaluate(session, f"""
+            fetch('http://127.0.0.2:{by_address.server_address[1]}/fetch', {{mode: 'no-cors'}})
+              .then(() => 'reached', e => 'blocked: ' + e)""")
+        browser.call("Page.close", session=session)
+        print("blocked:", blocked)
+        assert fetched.startswith("blocked"), fetched
+        assert by_address.hits == 0 and by_name.hits == 0, "a probe server was reached"
+    finally:
+        for server in (by_address, by_name):
+            server.shutdown()
+            server.server_close()
