@@ -30,12 +30,16 @@ def loss_curves(histories: dict, metric: str = "train_mse", against: str = "epoc
     if against not in ("epoch", "time"):
         raise ValueError(f"against must be 'epoch' or 'time'; got {against!r}")
     fig = go.Figure()
+    seen = {}
     for label, h in histories.items():
         y = getattr(h, metric)
         x = np.arange(1, len(y) + 1) if against == "epoch" else h.wall_time
-        base = label.split()[0].lower()
+        # colour by trainer (labels mentioning "sheaf" or "sgd"), line style by repeat
+        kind = "sheaf" if "sheaf" in label.lower() else "sgd" if "sgd" in label.lower() else None
+        dash = ("solid", "dash", "dot", "dashdot")[seen.get(kind, 0) % 4]
+        seen[kind] = seen.get(kind, 0) + 1
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=label,
-                                 line=dict(color=COLORS.get(base), dash=None if base in COLORS else "dot")))
+                                 line=dict(color=COLORS.get(kind), dash=dash)))
     fig.update_xaxes(title="epoch" if against == "epoch" else "wall-clock time [s]")
     fig.update_yaxes(title=metric.replace("_", " "), type="log" if log_y else "linear")
     return _style(fig, title)

@@ -1,0 +1,56 @@
+"""The book's measurement figures hold the data they were given."""
+
+import numpy as np
+import pytest
+
+import sheaflab
+from sheaflab import figures
+from sheaflab.datasets import paraboloid
+
+
+@pytest.fixture(scope="module")
+def histories():
+    X, Y = paraboloid(40, seed=0)
+    sheaf = sheaflab.NeuralSheaf.random([2, 6, 1], seed=0)
+    return {"sheaf trainer": sheaflab.SheafTrainer(sheaf, progress=False).fit(X, Y, epochs=5),
+            "SGD": sheaflab.SGDTrainer(sheaf, progress=False).fit(X, Y, epochs=5)}
+
+
+def test_loss_curves_plot_the_histories(histories):
+    fig = figures.loss_curves(histories)
+    for trace, h in zip(fig.data, histories.values()):
+        np.testing.assert_array_equal(trace.y, h.train_mse)
+        np.testing.assert_array_equal(trace.x, np.arange(1, 6))
+    assert fig.data[0].line.color != fig.data[1].line.color
+    fig = figures.loss_curves(histories, against="time")
+    np.testing.assert_array_equal(fig.data[0].x, histories["sheaf trainer"].wall_time)
+    with pytest.raises(ValueError, match="against"):
+        figures.loss_curves(histories, against="steps")
+
+
+def test_slowdown_figure_points_and_fit():
+    rows = [dict(dims=[2, 30, 1], scale=1.0, n_train=200, inv_lambda_min=2.6, ratio=4.0),
+            dict(dims=[2, 30, 1], scale=0.5, n_train=200, inv_lambda_min=2.6, ratio=5.0),
+            dict(dims=[2, 8, 8, 1], scale=1.0, n_train=100, inv_lambda_min=17.0, ratio=8.0),
+            dict(dims=[2, 10, 1], scale=1.0, n_train=100, inv_lambda_min=2.6, ratio=None)]
+    fig = figures.slowdown_figure(rows, fit=(0.5, 1.0))
+    measured = [t for t in fig.data if t.name.startswith("measured")]
+    xs = np.concatenate([t.x for t in measured])
+    ys = np.concatenate([t.y for t in measured])
+    assert sorted(zip(xs, ys)) == [(2.6, 4.0), (2.6, 5.0), (17.0, 8.0)]   # the unreached one is left out
+    line = [t for t in fig.data if t.name.startswith("least squares")][0]
+    np.testing.assert_allclose(line.y, 0.5 * np.asarray(line.x) + 1.0)
+
+
+def test_rate_and_equilibrium_figures():
+    rows = [dict(n_train=16, rate=0.01), dict(n_train=64, rate=0.02)]
+    fig = figures.rate_figure(rows, fit=(0.001, 0.1, 0.5))
+    np.testing.assert_allclose(fig.data[0].x, [1 / 16, 1 / 64])
+    np.testing.assert_allclose(fig.data[0].y, [0.01, 0.02])
+    sheaf = sheaflab.NeuralSheaf([np.array([[1.0]]), np.array([[1.0]])])
+    eq = sheaflab.equilibrium(sheaf, np.array([[1.0]]), np.array([[-10.0]]))
+    fig = figures.equilibrium_figure(sheaf, eq, 0)
+    bars = {t.name: t.y for t in fig.data if t.type == "bar"}
+    np.testing.assert_allclose(bars["a_1"], eq.a[0][0])
+    np.testing.assert_allclose(bars["‖discord‖"], eq.discord.norms()[0])
+    assert any(t.name == "kink (z = 0)" for t in fig.data)
