@@ -154,44 +154,51 @@ def region_minimizer(sheaf: NeuralSheaf, X, Y, modes):
 
 
 def _woodbury_solve(d, W, r):
-    """Solve ``(diag(d) + 1/2 W^T W) a = r`` per example. d, r: (B, n); W: (m, n) with m small."""
-    g = r / d
-    if W.shape[0] == 1:
+    """Solve ``(diag(d) + 1/2 W^T W) a = r`` per example. d: (B, n); W: (m, n) with m small;
+    r: (B, n) or (B, n, k) for k right-hand sides at once."""
+    mat = r.ndim == 3
+    dinv = 1.0 / d
+    g = r * (dinv[:, :, None] if mat else dinv)
+    if W.shape[0] == 1 and not mat:
         w = W[0]
-        k = 2.0 + (1.0 / d) @ (w * w)
-        coef = (g @ w) / k
-        return g - coef[:, None] * (w / d)
-    K = 2.0 * np.eye(W.shape[0]) + np.einsum("bj,kj,mj->bkm", 1.0 / d, W, W)
-    h = _solve_spd(K, g @ W.T)
-    return g - (h @ W) / d
+        coef = (g @ w) / (2.0 + dinv @ (w * w))
+        return g - coef[:, None] * (w * dinv)
+    K = 2.0 * np.eye(W.shape[0]) + np.einsum("bj,kj,mj->bkm", dinv, W, W)
+    Wg = np.einsum("kj,bj...->bk...", W, g)
+    h = np.linalg.solve(K, Wg if mat else Wg[..., None])
+    corr = np.einsum("kj,bk...->bj...", W, h if mat else h[..., 0])
+    return g - corr * (dinv[:, :, None] if mat else dinv)
 
 
 def _block_thomas(Ws, diag, p, half_s, rhs):
-    """Block-tridiagonal solve over hidden layers 1..L-1 (dense blocks per example)."""
+    """Block-tridiagonal solve over hidden layers 1..L-1, eliminating from the output end.
+
+    The last block, ``diag + 1/2 W_L^T W_L``, is never formed: Woodbury applies its inverse at the cost
+    of an ``n_L x n_L`` solve. Each earlier block is dense per example and is factorised once for its
+    Schur complement and right-hand side together, and once more in the back substitution.
+    """
     L = len(Ws)
-    M, C = [], []
-    for l in range(1, L):
-        W_next = Ws[l]
-        pn = np.full((diag[l - 1].shape[0], W_next.shape[0]), 0.5) if p[l - 1] is None else p[l - 1]
-        Ml = np.einsum("bk,kj,ki->bji", pn, W_next, W_next, optimize=True)
-        idx = np.arange(W_next.shape[1])
-        Ml[:, idx, idx] += diag[l - 1]
-        M.append(Ml)
-        if l < L - 1:  # coupling a_l <-> a_{l+1}: -W_{l+1}^T diag(s_{l+1}/2)
-            C.append(-W_next.T[None, :, :] * half_s[l][:, None, :])
-    # forward elimination
-    Mt, rt = [M[0]], [rhs[0]]
-    for l in range(1, L - 1):
-        Cp = C[l - 1]  # (B, n_l, n_{l+1}) couples block l-1 (0-based) to block l
-        G = np.linalg.solve(Mt[-1], Cp)
-        g = _solve_spd(Mt[-1], rt[-1])
-        Mt.append(M[l] - np.swapaxes(Cp, 1, 2) @ G)
-        rt.append(rhs[l] - np.einsum("bji,bj->bi", Cp, g))
-    # back substitution
-    acts = [None] * (L - 1)
-    acts[-1] = _solve_spd(Mt[-1], rt[-1])
-    for l in range(L - 3, -1, -1):
-        acts[l] = _solve_spd(Mt[l], rt[l] - np.einsum("bij,bj->bi", C[l], acts[l + 1]))
+    K = L - 2                                      # blocks 0..K hold a_1 .. a_{L-1}
+    # C[k] (B, n_k, n_{k+1}) couples block k to block k+1: -W_{k+2}^T diag(s_{k+2} / 2)
+    C = [-Ws[k + 1].T[None, :, :] * half_s[k + 1][:, None, :] for k in range(K)]
+    inverse = [None] * (K + 1)                     # solvers for the Schur-complemented blocks
+    inverse[K] = lambda R: _woodbury_solve(diag[K], Ws[L - 1], R)
+    rt = [None] * (K + 1)
+    rt[K] = rhs[K]
+    for k in range(K - 1, -1, -1):
+        Ct = np.swapaxes(C[k], 1, 2)               # (B, n_{k+1}, n_k)
+        both = inverse[k + 1](np.concatenate([Ct, rt[k + 1][:, :, None]], axis=2))
+        G, g = both[:, :, :-1], both[:, :, -1]
+        Mk = np.einsum("bk,kj,ki->bji", p[k], Ws[k + 1], Ws[k + 1], optimize=True)
+        idx = np.arange(Mk.shape[1])
+        Mk[:, idx, idx] += diag[k]
+        Mk -= C[k] @ G
+        rt[k] = rhs[k] - np.einsum("bij,bj->bi", C[k], g)
+        inverse[k] = lambda R, Mk=Mk: (np.linalg.solve(Mk, R) if R.ndim == 3
+                                       else _solve_spd(Mk, R))
+    acts = [inverse[0](rt[0])]
+    for k in range(K):
+        acts.append(inverse[k + 1](rt[k + 1] - np.einsum("bji,bj->bi", C[k], acts[k])))
     return acts
 
 
