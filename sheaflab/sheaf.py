@@ -168,6 +168,8 @@ class NeuralSheaf:
         ``dims`` is ``[n_0, ..., n_L]`` (at least two positive integers); ``scale`` multiplies the
         standard deviation; ``seed`` feeds ``numpy.random.default_rng``.
         """
+        if isinstance(dims, np.ndarray) and dims.ndim == 1:
+            dims = dims.tolist()
         if not isinstance(dims, (list, tuple)) or len(dims) < 2:
             raise TypeError(f"dims must be a list [n_0, ..., n_L] of at least two sizes; got {dims!r}")
         dims = [positive(n, f"dims[{i}]", integer=True) for i, n in enumerate(dims)]

@@ -105,6 +105,8 @@ class _Trainer:
         self.optimizer = make_optimizer(optimizer, self.lr)
         self.batch_size = None if batch_size is None else positive(batch_size, "batch_size", integer=True)
         self.l2 = positive(l2, "l2", allow_zero=True)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise TypeError(f"seed must be an integer or None, got {type(seed).__name__}")
         self.seed = seed
         self.progress = progress
         self._rng = np.random.default_rng(seed)
@@ -156,7 +158,7 @@ class _Trainer:
                         bad += st["unconverged"]
                     mse = float(np.mean((self.sheaf.forward(X) - Y) ** 2))
                     val = None if X_val is None else float(np.mean((self.sheaf.forward(X_val) - Y_val) ** 2))
-            except (FloatingPointError, ValueError) as exc:
+            except FloatingPointError as exc:
                 self._diverged(epoch, f"the fast phase failed ({exc})")
             self._clock += time.perf_counter() - t0
             if not np.isfinite(mse) or mse > EXPLOSION * max(self._mse0, 1e-12):
@@ -210,6 +212,9 @@ class SheafTrainer(_Trainer):
         super().__init__(sheaf, lr, optimizer, batch_size, l2, seed, progress)
         self.track_gap = positive(track_gap, "track_gap", integer=True, allow_zero=True)
         self.fast = choice(fast, "fast", ("direct", "diffusion"))
+        if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
+            raise ValueError(f"n_jobs must be a non-zero integer (a worker count, or -1 for all cores); "
+                             f"got {n_jobs!r}")
         self.tol, self.max_iter, self.n_jobs = tol, max_iter, n_jobs
         self._eq_kwargs = {"method": fast}
         if tol is not None:

@@ -271,10 +271,10 @@ def _algorithm_traces(alg: _AlgorithmRun) -> list:
         x=alg.t_theta[1:], y=alg.train_mse[1:], mode="lines+markers",
         customdata=np.stack([e, np.round(alg.euler_steps, 1)], axis=1),
         line=dict(width=2, color=COLORS["sheaf"]), marker=dict(size=5),
-        name=f"train MSE, Alg. 12.4 (diffusion τ<sub>c</sub>={alg.tau_c:.2g}, lr={alg.lr:.2g}){note}",
+        name=f"train MSE, sheaf trainer (diffusion τ<sub>c</sub>={alg.tau_c:.2g}, lr={alg.lr:.2g}){note}",
         hovertemplate=("epoch %{customdata[0]}<br>t<sub>θ</sub> = epoch × lr = %{x:.3g}<br>"
                        "MSE = %{y:.4g}<br>fast phase: %{customdata[1]} Euler steps per example"
-                       "<extra>Alg. 12.4</extra>")), 2, False)]
+                       "<extra>sheaf trainer</extra>")), 2, False)]
 
 
 def _timescale_layout(run: _JointRun, x_top: tuple, x_bottom: tuple) -> dict:
@@ -422,7 +422,7 @@ def timescale_diagram(sheaf=None, X=None, Y=None, eps_values=(0.3, 0.1, 0.03, 0.
 
     w_eps = slider(eps0, -3, 0, 0.1, "ε = η_θ/η_c")
     w_tau = slider(tau_c, -8, -1, 0.25, "τ_c (fast tol)")
-    w_lr = slider(lr, -3, -0.5, 0.1, "lr (Alg. 12.4)")
+    w_lr = slider(lr, -3, -0.5, 0.1, "lr (sheaf trainer)")
     status = widgets.HTML(value="")
 
     def on_eps(change):
@@ -451,7 +451,7 @@ def timescale_diagram(sheaf=None, X=None, Y=None, eps_values=(0.3, 0.1, 0.03, 0.
 
 
 # ============================================================================ 2. operations per step
-_TRAINERS = (("sgd", "SGD (backprop)"), ("sheaf", "sheaf trainer (Alg. 12.4)"))
+_TRAINERS = (("sgd", "SGD (backprop)"), ("sheaf", "sheaf trainer (Algorithm 4)"))
 
 
 def _check_costs(costs) -> dict:

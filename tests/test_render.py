@@ -71,7 +71,7 @@ BUILT_IN_WIDGET_MODULES = {"@jupyter-widgets/base", "@jupyter-widgets/controls",
 #: Requests the browser makes by itself, not the page.
 BROWSER_REQUESTS = ("/favicon.ico",)
 
-BUILD_TIMEOUT = 3600  # seconds; notebooks are executed
+BUILD_TIMEOUT = 1200  # seconds; notebooks are executed (the build takes about 2 minutes)
 PAGE_TIMEOUT = 45  # seconds for a page to load and draw
 WINDOW = (1280, 2000)
 

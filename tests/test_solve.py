@@ -208,15 +208,27 @@ def test_local_gradients_equal_finite_differences(dims):
 
 
 def test_local_gradient_uses_only_its_edge():
-    """grad W_l is the batch mean of (affine_l discord) x (presynaptic stalk), nothing else."""
+    """Changing stalks away from edge affine_l leaves grad W_l and grad b_l unchanged; changing one of
+    its two endpoint stalks changes them."""
     sheaf, X, Y = random_problem([2, 4, 3, 1], n=9, seed=5)
     eq = sheaflab.equilibrium(sheaf, X, Y)
-    gW, gb = sheaflab.local_gradients(sheaf, eq)
-    pre = [X, *eq.a]
+    gW, gb = sheaflab.edge_gradients(sheaf, eq.cochain)
+    rng = np.random.default_rng(0)
     for l in range(3):
-        d = eq.discord[f"affine_{l + 1}"]
-        np.testing.assert_allclose(gW[l], np.einsum("bi,bj->ij", d, pre[l]) / 9)
-        np.testing.assert_allclose(gb[l], d.mean(0))
+        far = eq.cochain.copy()                 # perturb every stalk not on affine_{l+1}
+        for k, z in enumerate(far.z):
+            if k != l:
+                far.z[k] = z + rng.normal(size=z.shape)
+        for k, a in enumerate(far.a):
+            if k != l - 1:
+                far.a[k] = a + rng.normal(size=a.shape)
+        fW, fb = sheaflab.edge_gradients(sheaf, far)
+        np.testing.assert_array_equal(fW[l], gW[l])
+        np.testing.assert_array_equal(fb[l], gb[l])
+        near = eq.cochain.copy()                # perturb the head stalk z_{l+1} of the edge itself
+        near.z[l] = near.z[l] + 1.0
+        nW, nb = sheaflab.edge_gradients(sheaf, near)
+        assert not np.allclose(nW[l], gW[l]) and not np.allclose(nb[l], gb[l])
 
 
 def test_paraboloid_equilibrium_reduces_error():
