@@ -15,11 +15,12 @@ from .sheaf import Cochain, Discords, Edge, NeuralSheaf
 from .solve import (Equilibrium, Trajectory, edge_gradients, equilibrium, local_gradients,
                     region_minimizer, residual)
 from .train import History, JointFlow, SGDTrainer, SheafTrainer, TrainingDiverged
+from . import experiments, parallel  # noqa: E402  (figures and widgets need plotly: import them explicitly)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Cochain", "Discords", "Edge", "NeuralSheaf", "Equilibrium", "Trajectory", "equilibrium",
     "local_gradients", "region_minimizer", "residual", "backprop_gradients", "datasets",
-    "augment", "edge_gradients", "History", "JointFlow", "SGDTrainer", "SheafTrainer", "TrainingDiverged",
+    "augment", "experiments", "parallel", "edge_gradients", "History", "JointFlow", "SGDTrainer", "SheafTrainer", "TrainingDiverged",
 ]

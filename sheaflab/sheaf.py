@@ -234,7 +234,10 @@ class NeuralSheaf:
 
         X: (B, n_0). Returns a :class:`Cochain` with ``yhat = z_L``.
         """
-        a = self.check_input(X)
+        return self._forward_cochain(self.check_input(X))
+
+    def _forward_cochain(self, a: np.ndarray) -> Cochain:
+        """:meth:`forward_cochain` without the argument check (``a`` is a valid (B, n_0) array)."""
         x, zs, acts = a, [], []
         for l, (W, b) in enumerate(zip(self.weights, self.biases), start=1):
             z = a @ W.T + b
