@@ -296,9 +296,10 @@ def _timescale_layout(run: _JointRun, x_top: tuple, x_bottom: tuple) -> dict:
                                       font=dict(size=11, color=color), xanchor="left")))
     steps_fast = run.tau_fast / run.eta_c
     steps_slow = run.tau_slow / run.eta_theta
-    title = (f"Timescale separation, ε = η<sub>θ</sub>/η<sub>c</sub> = {run.eps:g}: the cochain relaxes "
-             f"in ~{steps_fast:.0f} steps, the weights move over ~{steps_slow:.0f} steps "
-             f"(ratio {steps_slow / steps_fast:.3g})")
+    title = (f"Timescale separation, ε = η<sub>θ</sub>/η<sub>c</sub> = {run.eps:g}<br>"
+             f"<sup>the cochain relaxes in ~{steps_fast:.0f} steps, the weights move over "
+             f"~{steps_slow:.0f} steps</sup> "
+             f"<sup>(ratio {steps_slow / steps_fast:.3g})</sup>")
     return {f"{x_top[0]}.range": [lo, hi], f"{x_bottom[0]}.range": [lo + shift, hi + shift],
             "shapes": shapes, "title.text": title}
 
