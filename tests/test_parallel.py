@@ -162,3 +162,17 @@ def test_dask_backend_equals_serial(dask_client, case, request):
     calls = [int(m.group(1)) for k in keys if (m := re.search(r"_chunk_(\d+)_calls", k))]
     assert calls, f"no chunk task in the Dask task stream: {keys}"
     assert sum(calls) == -(-X.shape[0] // 100)  # every chunk went through the cluster
+
+
+def test_dask_fit_gives_the_serial_weights(dask_client, shallow):
+    """Prop. 12.6 end to end: a sheaf-trainer fit whose fast phase runs on a distributed.LocalCluster
+    through joblib ends with the serial fit's weights, to 1e-12."""
+    sheaf, X, Y = shallow
+    serial = sheaflab.SheafTrainer(sheaf, lr=0.01, progress=False)
+    serial.fit(X, Y, epochs=3)
+    on_dask = sheaflab.SheafTrainer(sheaf, lr=0.01, n_jobs=2, progress=False)
+    with joblib.parallel_config(backend="dask"):
+        on_dask.fit(X, Y, epochs=3)
+    for p, q in zip(serial.params, on_dask.params):
+        np.testing.assert_allclose(q, p, rtol=0, atol=1e-12)
+    assert not all(np.array_equal(p, q) for p, q in zip(serial.params, sheaf.weights + sheaf.biases))
