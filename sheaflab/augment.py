@@ -103,6 +103,16 @@ def augmented_energy(sheaf: NeuralSheaf, eq, lam: float) -> np.ndarray:
     return base + reluctance_energy(sheaf, lam)
 
 
+def add_reluctance_gradients(sheaf: NeuralSheaf, grad_W: list, grad_b: list, lam: float):
+    """Add each reluctance edge's term, its restriction map times its discord (``lam * theta_e``), to
+    gradients shaped like ``sheaf.weights`` / ``sheaf.biases``. Returns new lists; the inputs are kept."""
+    grad_W, grad_b = list(grad_W), list(grad_b)
+    for e in reluctance_edges(sheaf, lam):
+        target = grad_W if e.param == "W" else grad_b
+        target[e.layer - 1] = target[e.layer - 1] + e.weight * e.discord
+    return grad_W, grad_b
+
+
 def augmented_gradients(sheaf: NeuralSheaf, eq: Equilibrium, lam: float):
     """Edge-local gradient on the augmented graph of ``mean_i E_i + lam/2 ||theta||^2``.
 
@@ -113,8 +123,4 @@ def augmented_gradients(sheaf: NeuralSheaf, eq: Equilibrium, lam: float):
     Returns ``(grad_W, grad_b)``: lists of arrays shaped like ``sheaf.weights`` and ``sheaf.biases``.
     """
     lam = _check(sheaf, lam)
-    grad_W, grad_b = local_gradients(sheaf, eq)
-    for e in reluctance_edges(sheaf, lam):
-        target = grad_W if e.param == "W" else grad_b
-        target[e.layer - 1] = target[e.layer - 1] + e.weight * e.discord
-    return grad_W, grad_b
+    return add_reluctance_gradients(sheaf, *local_gradients(sheaf, eq), lam)

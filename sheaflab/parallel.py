@@ -35,7 +35,7 @@ import numpy as np
 
 from ._checks import positive
 from .sheaf import Cochain, NeuralSheaf
-from .solve import equilibrium
+from .solve import edge_gradients, equilibrium
 
 # the message equilibrium() warns with when some examples hit max_iter
 _NONCONVERGED = r"equilibrium: \d+ of \d+ examples did not converge"
@@ -72,13 +72,9 @@ def _rows(c: Cochain, lo: int, hi: int) -> Cochain:
 def _sums(sheaf, X, Y, kwargs):
     """Equilibrium of one chunk, reduced to sums: [gW, gb, energy, discord norms, iterations, unconv]."""
     eq = equilibrium(sheaf, X, Y, **kwargs)
-    pres = eq.cochain.activations()
-    gW, gb = [], []
-    for l in range(sheaf.depth):
-        d = eq.discord[f"affine_{l + 1}"]
-        gW.append(d.T @ pres[l])
-        gb.append(d.sum(axis=0))
-    return [gW, gb, float(eq.energy.sum()), eq.discord.norms().sum(axis=0),
+    B = X.shape[0]
+    gW, gb = edge_gradients(sheaf, eq.cochain, eq.discord)   # batch means: scale back to sums
+    return [[g * B for g in gW], [g * B for g in gb], float(eq.energy.sum()), eq.discord.norms().sum(axis=0),
             int(eq.iterations.sum()), int(eq.converged.size - eq.converged.sum())]
 
 

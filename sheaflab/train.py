@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ._checks import as_batch, choice, positive
-from .augment import reluctance_edges
+from .augment import add_reluctance_gradients
 from .backprop import _backprop
 from .optim import make_optimizer
 from .parallel import fast_phase
@@ -236,13 +236,9 @@ class SheafTrainer(_Trainer):
     def _regularise(self, grads):
         if self.l2 == 0.0:
             return grads
-        # each reluctance edge contributes its restriction map sqrt(l2) times its discord
         L = self.sheaf.depth
-        out = list(grads)
-        for e in reluctance_edges(self.sheaf, self.l2):
-            k = e.layer - 1 + (L if e.param == "b" else 0)
-            out[k] = out[k] + e.weight * e.discord
-        return out
+        gW, gb = add_reluctance_gradients(self.sheaf, grads[:L], grads[L:], self.l2)
+        return gW + gb
 
 
 class SGDTrainer(_Trainer):
