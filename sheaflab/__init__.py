@@ -2,25 +2,30 @@
 
 The network is a cellular sheaf on a path graph (:class:`NeuralSheaf`); the fast phase relaxes each
 example's cochain to equilibrium (:func:`equilibrium`); the slow phase moves each weight by an
-edge-local rule (:func:`local_gradients`).
+edge-local rule (:func:`local_gradients`); :class:`SheafTrainer` runs the two in turn (Algorithm 4)
+and :class:`SGDTrainer` is the backprop baseline.
+
+Importing the package needs only numpy and tqdm and changes nothing process-wide. The figures and
+widgets (``from sheaflab import figures, widgets``) need the ``viz`` extra (plotly, ipywidgets).
 """
 
+from . import augment, datasets, measure, spectral  # noqa: F401
 from ._alloc import tune_allocator
-
-ALLOCATOR_TUNED = tune_allocator()
-
-from . import augment, datasets  # noqa: E402
 from .backprop import backprop_gradients
-from .sheaf import Cochain, Discords, Edge, NeuralSheaf
-from .solve import (Equilibrium, Trajectory, edge_gradients, equilibrium, local_gradients,
-                    region_minimizer, residual)
-from .train import History, JointFlow, SGDTrainer, SheafTrainer, TrainingDiverged
-from . import experiments, parallel  # noqa: E402  (figures and widgets need plotly: import them explicitly)
+from .direct import region_minimizer
+from .dynamics import JointFlow, JointHistory, Trajectory, euler_step, flow_velocity
+from .local_rule import local_gradients
+from .sheaf import Cochain, Discords, Edge, NeuralSheaf, flatten
+from .solve import Equilibrium, equilibrium, residual
+from .train import History, SGDTrainer, SheafTrainer, TrainingDiverged
+from . import experiments, parallel  # noqa: E402,F401
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
-    "Cochain", "Discords", "Edge", "NeuralSheaf", "Equilibrium", "Trajectory", "equilibrium",
-    "local_gradients", "region_minimizer", "residual", "backprop_gradients", "datasets",
-    "augment", "experiments", "parallel", "edge_gradients", "History", "JointFlow", "SGDTrainer", "SheafTrainer", "TrainingDiverged",
+    "Cochain", "Discords", "Edge", "NeuralSheaf", "flatten",
+    "Equilibrium", "Trajectory", "equilibrium", "residual", "region_minimizer",
+    "local_gradients", "backprop_gradients", "flow_velocity", "euler_step",
+    "History", "JointFlow", "JointHistory", "SGDTrainer", "SheafTrainer", "TrainingDiverged",
+    "tune_allocator", "augment", "datasets", "experiments", "measure", "parallel", "spectral",
 ]

@@ -42,6 +42,24 @@ def positive(value, name: str, integer: bool = False, allow_zero: bool = False):
     return int(value) if integer else float(value)
 
 
+def n_jobs(value, name: str = "n_jobs") -> int:
+    """Check a joblib worker count: a non-zero integer (``-1``: all cores). ``TypeError`` for a
+    non-integer (a string such as ``"2"`` included), ``ValueError`` for 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer (a worker count, or -1 for all cores); "
+                        f"got {type(value).__name__}")
+    if value == 0:
+        raise ValueError(f"{name} must be a positive worker count or negative (-1: all cores); got 0")
+    return int(value)
+
+
+def instance(value, name: str, cls, what: str):
+    """Check ``isinstance(value, cls)``; the ``TypeError`` says ``what`` was expected."""
+    if not isinstance(value, cls):
+        raise TypeError(f"{name} must be {what}, got {type(value).__name__}")
+    return value
+
+
 def choice(value, name: str, options):
     """Check that ``value`` is one of ``options`` (strings)."""
     if value not in options:

@@ -1,4 +1,4 @@
-"""L2 regularization as an augmentation of the graph (Definition 12.8).
+"""L2 regularization as an augmentation of the graph (Definition 8).
 
 The parameters live on the parameter sheaf ``H_W``: one stalk per parameter block, holding ``W_l``
 (shape ``(n_l, n_{l-1})``) or ``b_l`` (shape ``(n_l,)``) of the affine edge ``affine_l``. The
@@ -31,9 +31,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import positive
+from ._checks import instance, positive
 from .sheaf import Cochain, NeuralSheaf
-from .solve import Equilibrium, local_gradients
+from .local_rule import local_gradients
+from .solve import Equilibrium
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,7 @@ class ReluctanceEdge:
 
 
 def _check(sheaf, lam) -> float:
-    if not isinstance(sheaf, NeuralSheaf):
-        raise TypeError(f"sheaf must be a sheaflab.NeuralSheaf, got {type(sheaf).__name__}")
+    instance(sheaf, "sheaf", NeuralSheaf, "a sheaflab.NeuralSheaf")
     return positive(lam, "lam", allow_zero=True)
 
 
@@ -94,7 +94,7 @@ def augmented_energy(sheaf: NeuralSheaf, eq, lam: float) -> np.ndarray:
     """
     lam = _check(sheaf, lam)
     if isinstance(eq, Equilibrium):
-        sheaf._check_cochain(eq.cochain)
+        eq.check_sheaf(sheaf)
         base = eq.energy
     elif isinstance(eq, Cochain):
         base = sheaf.energy(eq)
@@ -123,4 +123,5 @@ def augmented_gradients(sheaf: NeuralSheaf, eq: Equilibrium, lam: float):
     Returns ``(grad_W, grad_b)``: lists of arrays shaped like ``sheaf.weights`` and ``sheaf.biases``.
     """
     lam = _check(sheaf, lam)
+    instance(eq, "eq", Equilibrium, "a sheaflab.Equilibrium")
     return add_reluctance_gradients(sheaf, *local_gradients(sheaf, eq), lam)

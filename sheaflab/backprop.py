@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .local_rule import outer_sums
 from .sheaf import NeuralSheaf
 
 
@@ -16,25 +17,20 @@ def backprop_gradients(sheaf: NeuralSheaf, X, Y):
     """
     X = sheaf.check_input(X)
     Y = sheaf.check_target(Y, X.shape[0])
-    return _backprop(sheaf, X, Y)[:3]
+    loss_sum, sum_W, sum_b, _ = backprop_sums(sheaf, X, Y)
+    B = X.shape[0]
+    return loss_sum / B, [g / B for g in sum_W], [g / B for g in sum_b]
 
 
-def _backprop(sheaf: NeuralSheaf, X, Y):
-    """Unchecked :func:`backprop_gradients` that also returns the output residual ``f(X) - Y``."""
-    B, L = X.shape[0], sheaf.depth
-    acts, zs = [X], []
-    for l, (W, b) in enumerate(zip(sheaf.weights, sheaf.biases)):
-        z = acts[-1] @ W.T + b
-        zs.append(z)
-        if l < L - 1:
-            acts.append(np.maximum(z, 0.0))
-    r = zs[-1] - Y
-    delta = r / B                               # dLoss/dz_L
-    loss = 0.5 * B * np.einsum("ij,ij->", delta, delta)
-    grad_W, grad_b = [None] * L, [None] * L
-    for l in range(L - 1, -1, -1):
-        grad_W[l] = delta.T @ acts[l]
-        grad_b[l] = delta.sum(axis=0)
-        if l > 0:
-            delta = (delta @ sheaf.weights[l]) * (zs[l - 1] > 0)
-    return float(loss), grad_W, grad_b, r
+def backprop_sums(sheaf: NeuralSheaf, X, Y):
+    """Unchecked backprop, summed over the batch: ``(sum_i 1/2 ||r_i||^2, sum_W, sum_b, r)`` with the
+    output residual ``r = f(X) - Y`` (B, n_L). The forward pass is the sheaf's own; the gradients are
+    the same outer products as the local rule's (:func:`~sheaflab.local_rule.outer_sums`), with the
+    back-propagated errors ``e_L = r``, ``e_l = (e_{l+1} W_{l+1}) * 1[z_l > 0]``."""
+    c = sheaf._forward_cochain(X)
+    r = c.z[-1] - Y
+    errors = [r]
+    for l in range(sheaf.depth - 1, 0, -1):
+        errors.append((errors[-1] @ sheaf.weights[l]) * (c.z[l - 1] > 0))
+    sum_W, sum_b = outer_sums(errors[::-1], c.activations())
+    return 0.5 * float(np.einsum("ij,ij->", r, r)), sum_W, sum_b, r

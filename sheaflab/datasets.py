@@ -22,17 +22,23 @@ import numpy as np
 from ._checks import positive
 
 
-def _points(n, seed, low=-2.0, high=2.0):
-    n = positive(n, "n", integer=True)
-    return np.random.default_rng(seed), n
+def _generator(n, seed):
+    """(rng, n): the task's random generator and the checked number of examples."""
+    return np.random.default_rng(seed), positive(n, "n", integer=True)
+
+
+def _square(n, seed):
+    """(rng, X): ``n`` uniform points of ``[-2, 2]^2`` (X of shape (n, 2)) and the generator, which
+    then draws the task's noise."""
+    rng, n = _generator(n, seed)
+    return rng, rng.uniform(-2.0, 2.0, size=(n, 2))
 
 
 def paraboloid(n: int = 300, noise: float = 0.0, seed=0):
     """``y = x1^2 + x2^2 - 2/3`` at ``n`` uniform points of ``[-2, 2]^2``, plus Gaussian noise of
     standard deviation ``noise``. Returns X (n, 2), Y (n, 1)."""
-    rng, n = _points(n, seed)
     noise = positive(noise, "noise", allow_zero=True)
-    X = rng.uniform(-2.0, 2.0, size=(n, 2))
+    rng, X = _square(n, seed)
     Y = (X ** 2).sum(axis=1, keepdims=True) - 2.0 / 3.0
     return X, Y + noise * rng.standard_normal(Y.shape)
 
@@ -48,9 +54,8 @@ def paraboloid_grid(side: int = 4):
 def saddle(n: int = 300, noise: float = 0.0, seed=0):
     """``y = x1^2 - x2^2`` at ``n`` uniform points of ``[-2, 2]^2``, plus Gaussian noise of standard
     deviation ``noise``. Returns X (n, 2), Y (n, 1)."""
-    rng, n = _points(n, seed)
     noise = positive(noise, "noise", allow_zero=True)
-    X = rng.uniform(-2.0, 2.0, size=(n, 2))
+    rng, X = _square(n, seed)
     Y = X[:, :1] ** 2 - X[:, 1:] ** 2
     return X, Y + noise * rng.standard_normal(Y.shape)
 
@@ -66,9 +71,8 @@ def circle(n: int = 300, radius: float | None = None, seed=0):
     inside the circle, so the classes are balanced in expectation. The labels are real-valued
     targets for a network trained on squared error. Returns X (n, 2), Y (n, 1) with values 0.0 / 1.0.
     """
-    rng, n = _points(n, seed)
     radius = CIRCLE_RADIUS if radius is None else positive(radius, "radius")
-    X = rng.uniform(-2.0, 2.0, size=(n, 2))
+    rng, X = _square(n, seed)
     inside = (X ** 2).sum(axis=1, keepdims=True) < radius ** 2
     return X, inside.astype(np.float64)
 
@@ -96,7 +100,7 @@ def blobs(n: int = 400, seed=0):
     major axes at 0, 45, 90 and 135 degrees. Class sizes differ by at most one (``n >= 4`` so that
     every class occurs) and the rows are in random order. Returns X (n, 2) and one-hot Y (n, 4).
     """
-    rng, n = _points(n, seed)
+    rng, n = _generator(n, seed)
     if n < 4:
         raise ValueError(f"n must be at least 4 so that each of the 4 blobs gets a point; got {n}")
     labels = rng.permutation(np.arange(n) % 4)

@@ -1,26 +1,39 @@
-"""The chapter's measured comparisons, in one place: the book, the labs and the widgets call these.
+"""Every simulation or study a figure of the book shows, in one place (no plotting here).
+
+The book, the labs and the widgets call these; :mod:`sheaflab.figures` and :mod:`sheaflab.widgets`
+only draw their results.
 
 * :func:`fit_until` trains until a target MSE (or a cap) and returns the epoch count;
-* :func:`slowdown_study` sets the epoch-count slowdown of Algorithm 12.4 against the
-  ``1 / lambda_min(L_free)`` prediction of Theorem 12.5, across configurations;
-* :func:`convergence_rate` and :func:`rate_vs_n_train` extract the exponential rate of a loss curve
-  and test the ``beta ~ 1 / n_train`` scaling;
-* :func:`step_costs` measures what one training step costs, phase by phase, for both trainers.
+* :func:`slowdown_study` sets the epoch-count slowdown of Algorithm 4 against the
+  ``1 / lambda_min(L_free)`` prediction of Theorem 5, across configurations (:class:`SlowdownRow`);
+* :func:`convergence_rate`, :func:`rate_vs_n_train` (:class:`RateRow`) and :func:`fit_inverse_n`
+  extract the exponential rate of a loss curve and test the ``beta ~ 1 / n_train`` scaling;
+* :func:`step_costs` measures what one training step costs, phase by phase, for both trainers
+  (:class:`StepCosts`);
+* :func:`joint_run` (:class:`JointRun`) and :func:`algorithm_run` (:class:`AlgorithmRun`) are the
+  simulations behind the dual time-axis diagram.
 """
 
 from __future__ import annotations
 
-import time
+import math
+import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import positive
-from .backprop import _backprop
+from ._alloc import tune_allocator
+from ._checks import instance, positive
+from .backprop import backprop_sums
 from .datasets import paraboloid
+from .dynamics import JointFlow
+from .local_rule import local_sums
+from .measure import best_time, fit_line
 from .optim import make_optimizer
 from .sheaf import NeuralSheaf
-from .solve import edge_gradients, equilibrium
-from .train import SGDTrainer, SheafTrainer
+from .solve import equilibrium
+from .spectral import Timescales, equilibrium_gaps
+from .train import SGDTrainer, SheafTrainer, TrainingDiverged
 
 
 def fit_until(trainer, X, Y, target: float, max_epochs: int, chunk: int = 100) -> int | None:
@@ -42,11 +55,32 @@ def fit_until(trainer, X, Y, target: float, max_epochs: int, chunk: int = 100) -
     return None
 
 
-def inverse_gap(sheaf: NeuralSheaf, X, Y) -> float:
-    """Mean over the examples of ``1 / lambda_min(L_free)`` at the two-sided equilibrium pattern:
-    the slowdown Theorem 12.5 predicts."""
-    eq = equilibrium(sheaf, X, Y)
-    return float(np.mean(1.0 / eq.lambda_min(sheaf)))
+# ---------------------------------------------------------------------------------- slowdown
+@dataclass
+class SlowdownRow:
+    """One configuration of :func:`slowdown_study`, with the problem it was measured on.
+
+    dims, scale, n_train, seed: the configuration; sheaf: the initial network (He init with that
+    ``scale`` and ``seed``); X (n_train, 2), Y (n_train, 1): the paraboloid training set;
+    inv_lambda_min: the predicted slowdown, mean over the examples of ``1 / lambda_min(L_free)`` at the
+    initial two-sided equilibria; mse0: initial training MSE; target: the MSE both trainers aim at;
+    sgd_epochs, sheaf_epochs: epochs to reach it (None if not within ``max_epochs``);
+    ratio: ``sheaf_epochs / sgd_epochs`` (None if either did not reach it).
+    """
+
+    dims: list
+    scale: float
+    n_train: int
+    seed: int
+    sheaf: NeuralSheaf
+    X: np.ndarray
+    Y: np.ndarray
+    inv_lambda_min: float
+    mse0: float
+    target: float
+    sgd_epochs: int | None
+    sheaf_epochs: int | None
+    ratio: float | None
 
 
 def slowdown_study(configs, lr: float = 0.01, target_fraction: float = 0.25,
@@ -57,26 +91,25 @@ def slowdown_study(configs, lr: float = 0.01, target_fraction: float = 0.25,
         default 1), ``n_train`` (paraboloid points, default 200) and ``seed`` (default 0).
     Both trainers start from the same weights, run full batch with ``optimizer="sgd"`` and the same
     ``lr``, and stop at ``target_fraction`` times the initial training MSE.
-    Returns one dict per configuration with the inputs plus ``inv_lambda_min`` (the prediction),
-    ``sgd_epochs``, ``sheaf_epochs`` (None if not reached within ``max_epochs``) and ``ratio``.
+    Returns one :class:`SlowdownRow` per configuration.
     """
     rows = []
     for cfg in configs:
-        dims = cfg["dims"]
+        dims = list(cfg["dims"])
         scale, n, seed = cfg.get("scale", 1.0), cfg.get("n_train", 200), cfg.get("seed", 0)
         X, Y = paraboloid(n, noise=noise, seed=seed)
         sheaf = NeuralSheaf.random(dims, seed=seed, scale=scale)
-        mse0 = float(np.mean((sheaf.forward(X) - Y) ** 2))
+        mse0 = sheaf.mse(X, Y)
         target = target_fraction * mse0
         sgd = fit_until(SGDTrainer(sheaf, lr=lr, optimizer="sgd", seed=seed), X, Y, target, max_epochs)
         sh = fit_until(SheafTrainer(sheaf, lr=lr, optimizer="sgd", seed=seed), X, Y, target, max_epochs)
-        rows.append(dict(dims=list(dims), scale=scale, n_train=n, seed=seed,
-                         inv_lambda_min=inverse_gap(sheaf, X, Y), mse0=mse0, target=target,
-                         sgd_epochs=sgd, sheaf_epochs=sh,
-                         ratio=(sh / sgd) if (sh and sgd) else None))
+        rows.append(SlowdownRow(dims, scale, n, seed, sheaf, X, Y,
+                                float(np.mean(1.0 / equilibrium_gaps(sheaf, X, Y))), mse0, target,
+                                sgd, sh, (sh / sgd) if (sh and sgd) else None))
     return rows
 
 
+# ---------------------------------------------------------------------------------- rates
 def convergence_rate(curve, start: float = 0.5, stop: float = 0.1) -> float:
     """Exponential rate ``beta`` of a decreasing loss curve, per epoch.
 
@@ -101,75 +134,214 @@ def convergence_rate(curve, start: float = 0.5, stop: float = 0.1) -> float:
     return float(-slope)
 
 
+@dataclass
+class RateRow:
+    """One training-set size of :func:`rate_vs_n_train`, with its problem.
+
+    n_train; rate: per-epoch exponential rate of the training MSE (:func:`convergence_rate`);
+    curve: (epochs,) the training MSE after each epoch; sheaf: the initial network;
+    X (n_train, 2), Y (n_train, 1): the training set.
+    """
+
+    n_train: int
+    rate: float
+    curve: np.ndarray
+    sheaf: NeuralSheaf
+    X: np.ndarray
+    Y: np.ndarray
+
+
 def rate_vs_n_train(n_trains=(16, 64, 256, 1024), dims=(2, 30, 1), lr: float = 0.01,
                     optimizer: str = "sgd", epochs: int = 1500, seed: int = 0, noise: float = 0.02,
                     start: float = 0.5, stop: float = 0.1) -> list:
-    """Run Algorithm 12.4 for each training-set size and extract the loss curve's rate.
+    """Run Algorithm 4 (full batch) for each training-set size and extract its loss curve's rate.
 
-    Returns dicts with ``n_train``, ``rate`` (per epoch, from the training MSE), ``steps`` (slow steps
-    per epoch: 1 at full batch) and the whole ``curve``.
+    Returns one :class:`RateRow` per size.
     """
     rows = []
     for n in n_trains:
         X, Y = paraboloid(int(n), noise=noise, seed=seed)
         sheaf = NeuralSheaf.random(list(dims), seed=seed)
-        tr = SheafTrainer(sheaf, lr=lr, optimizer=optimizer, seed=seed)
-        h = tr.fit(X, Y, epochs=epochs, progress=False)
-        rows.append(dict(n_train=int(n), rate=convergence_rate(h.train_mse, start, stop),
-                         curve=h.train_mse))
+        h = SheafTrainer(sheaf, lr=lr, optimizer=optimizer, seed=seed).fit(X, Y, epochs=epochs,
+                                                                            progress=False)
+        rows.append(RateRow(int(n), convergence_rate(h.train_mse, start, stop), h.train_mse, sheaf, X, Y))
     return rows
 
 
-def fit_inverse_n(n_trains, rates):
-    """Least-squares fit ``rate = c0 + c1 / n``; returns (c0, c1, r2) with r2 the coefficient of
+def fit_inverse_n(n_trains, rates) -> tuple:
+    """Least-squares fit ``rate = c0 + c1 / n``; returns ``(c0, c1, r2)`` with r2 the coefficient of
     determination. A pure ``1 / n`` law has ``c0 = 0``."""
-    n = np.asarray(n_trains, dtype=np.float64)
-    r = np.asarray(rates, dtype=np.float64)
-    A = np.stack([np.ones_like(n), 1.0 / n], axis=1)
-    coef, *_ = np.linalg.lstsq(A, r, rcond=None)
-    pred = A @ coef
-    r2 = 1.0 - np.sum((r - pred) ** 2) / max(np.sum((r - r.mean()) ** 2), 1e-300)
-    return float(coef[0]), float(coef[1]), float(r2)
+    slope, intercept, r2 = fit_line(1.0 / np.asarray(n_trains, dtype=np.float64), rates)
+    return intercept, slope, r2
 
 
-def _best(fn, repeats):
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+# ---------------------------------------------------------------------------------- step costs
+@dataclass(frozen=True)
+class PhaseCost:
+    """One phase of a training step: ``count`` times per example per step, ``seconds`` measured
+    (best of several repeats) on the whole batch."""
+
+    count: float
+    seconds: float
 
 
-def step_costs(sheaf: NeuralSheaf, X, Y, optimizer: str = "adam", repeats: int = 30) -> dict:
+@dataclass
+class StepCosts:
     """What one full-batch training step costs, phase by phase, for both trainers (measured here).
 
-    Returns ``{"sgd": {...}, "sheaf": {...}}``; each phase maps to ``(count, seconds)`` where count
-    is the number of times the phase runs per example per step and seconds the best-of-``repeats``
-    wall time of that phase on the whole batch:
-
-    * sgd: forward (1), backward (1), update (1), diagnostics (0: backprop has none to give);
-    * sheaf: fast phase (region solves per example, measured), local gradients (the edge-local
-      rule, in place of a backward pass), update (1), diagnostics (per-edge discords and the
-      residual, read off the equilibrium).
+    sgd: {phase: PhaseCost} for forward, backward, update, diagnostics (0: backprop gives none);
+    sheaf: {phase: PhaseCost} for fast phase (count: measured region solves per example), local
+        gradients (the local rule, in place of a backward pass), update, diagnostics (per-edge
+        discords and the residual, read off the equilibrium);
+    dims, batch_size, optimizer: the problem it was measured on.
+    The two dicts pair their phases by position.
     """
+
+    sgd: dict
+    sheaf: dict
+    dims: list
+    batch_size: int
+    optimizer: str
+
+    TRAINERS = ("sgd", "sheaf")
+
+    def phases(self, trainer: str) -> dict:
+        """The {phase: PhaseCost} of ``trainer`` ("sgd" or "sheaf")."""
+        if trainer not in self.TRAINERS:
+            raise ValueError(f"trainer must be 'sgd' or 'sheaf'; got {trainer!r}")
+        return self.sgd if trainer == "sgd" else self.sheaf
+
+    def total(self, trainer: str) -> float:
+        """Measured seconds of one whole step of ``trainer``."""
+        return sum(p.seconds for p in self.phases(trainer).values())
+
+
+def step_costs(sheaf: NeuralSheaf, X, Y, optimizer: str = "adam", repeats: int = 30) -> StepCosts:
+    """Measure one full-batch training step of both trainers, phase by phase: a :class:`StepCosts`.
+
+    Each phase is timed alone, best of ``repeats``, on the same batch X (B, n_0), Y (B, n_L).
+    """
+    instance(sheaf, "sheaf", NeuralSheaf, "a sheaflab.NeuralSheaf")
     X = sheaf.check_input(X)
     Y = sheaf.check_target(Y, X.shape[0])
-    params = [p.copy() for p in sheaf.weights + sheaf.biases]
+    tune_allocator()
+    params = [p.copy() for p in sheaf.parameters]
 
-    t_fwd = _best(lambda: sheaf._forward_cochain(X), repeats)
-    t_fb = _best(lambda: _backprop(sheaf, X, Y), repeats)
-    _, gW, gb, _ = _backprop(sheaf, X, Y)
+    t_fwd = best_time(lambda: sheaf._forward_cochain(X), repeats)
+    t_fb = best_time(lambda: backprop_sums(sheaf, X, Y), repeats)
+    _, gW, gb, _ = backprop_sums(sheaf, X, Y)
     opt = make_optimizer(optimizer, 1e-12)          # a tiny step: the weights barely move
-    t_upd = _best(lambda: opt.step(params, gW + gb), repeats)
+    t_upd = best_time(lambda: opt.step(params, gW + gb), repeats)
     eq = equilibrium(sheaf, X, Y)
-    t_fast = _best(lambda: equilibrium(sheaf, X, Y), repeats)
-    t_local = _best(lambda: edge_gradients(sheaf, eq.cochain, eq.discord), repeats)
-    t_diag = _best(lambda: (eq.discord.norms().mean(axis=0), eq.energy.mean()), repeats)
-    return {
-        "sgd": {"forward": (1.0, t_fwd), "backward": (1.0, max(t_fb - t_fwd, 0.0)),
-                "update": (1.0, t_upd), "diagnostics": (0.0, 0.0)},
-        "sheaf": {"fast phase": (float(eq.iterations.mean()), t_fast),
-                  "local gradients": (1.0, t_local), "update": (1.0, t_upd),
-                  "diagnostics": (1.0, t_diag)},
-    }
+    t_fast = best_time(lambda: equilibrium(sheaf, X, Y), repeats)
+    t_local = best_time(lambda: local_sums(sheaf, eq.cochain, eq.discord), repeats)
+    t_diag = best_time(lambda: (eq.discord.norms().mean(axis=0), eq.energy.mean()), repeats)
+    return StepCosts(
+        sgd={"forward": PhaseCost(1.0, t_fwd), "backward": PhaseCost(1.0, max(t_fb - t_fwd, 0.0)),
+             "update": PhaseCost(1.0, t_upd), "diagnostics": PhaseCost(0.0, 0.0)},
+        sheaf={"fast phase": PhaseCost(float(eq.iterations.mean()), t_fast),
+               "local gradients": PhaseCost(1.0, t_local), "update": PhaseCost(1.0, t_upd),
+               "diagnostics": PhaseCost(1.0, t_diag)},
+        dims=sheaf.dims, batch_size=X.shape[0], optimizer=optimizer)
+
+
+# ---------------------------------------------------------------------------------- timescales
+@dataclass
+class JointRun:
+    """One joint-flow run, recorded at log-spaced steps (the dual time-axis diagram's top panel).
+
+    eps: timescale ratio ``eta_theta / eta_c``; eta_c, eta_theta: step sizes (time units per step);
+    step: (k,) recorded step numbers, ``step[0] = 0``; energy: (k, B) per-example energy of the
+    current cochain; energy_eq: (k, B) per-example equilibrium energy ``R`` of the current weights
+    (direct solve); train_mse: (k,) forward-pass MSE; weight_change: (k,) ``||theta - theta_0||``;
+    examples: indices of the examples drawn individually; tau_fast: ``1/lambda_min`` (mean over the
+    examples at theta_0), in fast-time units; tau_slow: ``1/||grad R(theta_0)||`` in slow-time units.
+    """
+
+    eps: float
+    eta_c: float
+    eta_theta: float
+    step: np.ndarray
+    energy: np.ndarray
+    energy_eq: np.ndarray
+    train_mse: np.ndarray
+    weight_change: np.ndarray
+    examples: np.ndarray
+    tau_fast: float
+    tau_slow: float
+
+
+@dataclass
+class AlgorithmRun:
+    """Algorithm 4 (diffusion fast phase, plain gradient descent) for a few epochs.
+
+    tau_c: fast-phase tolerance; lr: slow step; epoch: (E + 1,) 0..E; t_theta: (E + 1,) slow time
+    ``epoch * lr``; train_mse: (E + 1,) forward-pass MSE (entry 0 at the initial weights);
+    euler_steps: (E,) mean Euler steps per example per epoch; note: a warning to show (non-converged
+    fast phases, divergence), or "".
+    """
+
+    tau_c: float
+    lr: float
+    epoch: np.ndarray
+    t_theta: np.ndarray
+    train_mse: np.ndarray
+    euler_steps: np.ndarray
+    note: str
+
+
+def log_steps(n_steps: int, n_points: int) -> np.ndarray:
+    """Step 0 followed by about ``n_points`` log-spaced distinct steps in [1, n_steps]."""
+    s = np.unique(np.round(np.geomspace(1, n_steps, n_points)).astype(np.int64))
+    return np.concatenate([[0], s])
+
+
+def joint_run(sheaf, X, Y, eps, theta_time, eta_c, n_points, examples, scales: Timescales) -> JointRun:
+    """Integrate the joint flow to slow time ``theta_time``, recording at log-spaced steps.
+
+    The flow is run in segments between the recorded steps; its cochains, weights and step counter
+    persist across :meth:`JointFlow.run` calls, so the states equal those of one uninterrupted run.
+    ``scales`` are the timescales at the initial weights (:func:`sheaflab.spectral.timescales`).
+    """
+    flow = JointFlow(sheaf, eps=eps, eta_c=eta_c)
+    n_steps = max(2, math.ceil(theta_time / flow.eta_theta - 1e-9))
+    steps = log_steps(n_steps, n_points)
+    energy, energy_eq, mse, change = [], [], [], []
+    try:
+        for prev, s in zip(steps[:-1], steps[1:]):
+            h = flow.run(X, Y, int(s - prev), record_every=int(s - prev))
+            if prev == 0:   # the first call also recorded step 0
+                energy.append(h.energy[0])
+                mse.append(h.train_mse[0])
+                change.append(h.weight_change[0])
+                energy_eq.append(equilibrium(sheaf, X, Y).energy)
+            energy.append(h.energy[-1])
+            mse.append(h.train_mse[-1])
+            change.append(h.weight_change[-1])
+            energy_eq.append(equilibrium(flow.sheaf, X, Y).energy)
+    except FloatingPointError as exc:
+        raise FloatingPointError(f"the joint flow with eps={eps:g} diverged ({exc}); lower eps or "
+                                 "eta_c") from None
+    return JointRun(float(eps), flow.eta_c, flow.eta_theta, steps, np.array(energy),
+                    np.array(energy_eq), np.array(mse), np.array(change), examples,
+                    scales.tau_fast, scales.tau_slow)
+
+
+def algorithm_run(sheaf, X, Y, tau_c, lr, epochs) -> AlgorithmRun:
+    """Algorithm 4 with the diffusion fast phase at tolerance ``tau_c`` and plain gradient descent
+    of step ``lr``, full batch, for ``epochs`` epochs (stops early, with a note, if it diverges)."""
+    tr = SheafTrainer(sheaf, lr=lr, optimizer="sgd", method="diffusion", tol=tau_c, progress=False)
+    note = ""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # reported through the note instead
+        try:
+            h = tr.fit(X, Y, epochs=epochs, progress=False)
+        except TrainingDiverged as exc:
+            h, note = exc.history, f"diverged after {exc.history.epochs} epochs"
+    bad = int(h.fast_unconverged.sum()) if h.epochs else 0
+    if bad:
+        note = (note + "; " if note else "") + f"{bad} fast phases hit max_iter"
+    epoch = np.arange(h.epochs + 1)
+    return AlgorithmRun(float(tau_c), float(lr), epoch, epoch * float(lr),
+                        np.concatenate([[sheaf.mse(X, Y)], h.train_mse]),
+                        h.fast_iterations / X.shape[0], note)

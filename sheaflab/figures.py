@@ -7,17 +7,16 @@ Figure, so the book and the labs share one implementation of each picture.
 from __future__ import annotations
 
 import numpy as np
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-COLORS = {"sheaf": "#1f77b4", "sgd": "#d62728", "fit": "#2ca02c", "prediction": "#7f7f7f"}
-TEMPLATE = "plotly_white"
+from .style import COLORS, LEGEND_TOP, apply_style, require_plotting, trainer_color
+
+require_plotting("sheaflab.figures")
+import plotly.graph_objects as go  # noqa: E402
+from plotly.subplots import make_subplots  # noqa: E402
 
 
 def _style(fig, title, height=420):
-    fig.update_layout(template=TEMPLATE, title=title, height=height, margin=dict(l=60, r=20, t=60, b=50),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
-    return fig
+    return apply_style(fig, title, height, margin=dict(l=60, r=20, t=60, b=50), legend=LEGEND_TOP)
 
 
 def loss_curves(histories: dict, metric: str = "train_mse", against: str = "epoch",
@@ -35,11 +34,10 @@ def loss_curves(histories: dict, metric: str = "train_mse", against: str = "epoc
         y = getattr(h, metric)
         x = np.arange(1, len(y) + 1) if against == "epoch" else h.wall_time
         # colour by trainer (labels mentioning "sheaf" or "sgd"), line style by repeat
-        kind = "sheaf" if "sheaf" in label.lower() else "sgd" if "sgd" in label.lower() else None
-        dash = ("solid", "dash", "dot", "dashdot")[seen.get(kind, 0) % 4]
-        seen[kind] = seen.get(kind, 0) + 1
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=label,
-                                 line=dict(color=COLORS.get(kind), dash=dash)))
+        color = trainer_color(label)
+        dash = ("solid", "dash", "dot", "dashdot")[seen.get(color, 0) % 4]
+        seen[color] = seen.get(color, 0) + 1
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=label, line=dict(color=color, dash=dash)))
     fig.update_xaxes(title="epoch" if against == "epoch" else "wall-clock time [s]")
     fig.update_yaxes(title=metric.replace("_", " "), type="log" if log_y else "linear")
     return _style(fig, title)
@@ -48,19 +46,19 @@ def loss_curves(histories: dict, metric: str = "train_mse", against: str = "epoc
 def slowdown_figure(rows: list, fit: tuple | None = None) -> go.Figure:
     """Measured epoch slowdown (sheaf / SGD) against the predicted ``1 / lambda_min`` per configuration.
 
-    rows: output of :func:`sheaflab.experiments.slowdown_study`; fit: optional ``(slope, intercept)``
+    rows: :class:`~sheaflab.experiments.SlowdownRow` list from :func:`~sheaflab.experiments.slowdown_study`; fit: optional ``(slope, intercept)``
     of a least-squares line through the points. The dashed diagonal is the prediction itself.
     """
-    pts = [r for r in rows if r["ratio"] is not None]
-    x = np.array([r["inv_lambda_min"] for r in pts])
-    y = np.array([r["ratio"] for r in pts])
+    pts = [r for r in rows if r.ratio is not None]
+    x = np.array([r.inv_lambda_min for r in pts])
+    y = np.array([r.ratio for r in pts])
     fig = go.Figure()
-    shapes = sorted({str(r["dims"]) for r in pts}, key=len)
+    shapes = sorted({str(r.dims) for r in pts}, key=len)
     for k, shape in enumerate(shapes):   # one legend entry per architecture; details on hover
-        sel = [i for i, r in enumerate(pts) if str(r["dims"]) == shape]
+        sel = [i for i, r in enumerate(pts) if str(r.dims) == shape]
         fig.add_trace(go.Scatter(
             x=x[sel], y=y[sel], mode="markers", name=f"measured, {shape}",
-            text=[f"{pts[i]['dims']}, init scale {pts[i]['scale']:g}, n_train {pts[i]['n_train']}" for i in sel],
+            text=[f"{pts[i].dims}, init scale {pts[i].scale:g}, n_train {pts[i].n_train}" for i in sel],
             marker=dict(size=11, symbol=["circle", "square", "diamond", "triangle-up", "cross"][k % 5],
                         line=dict(width=1, color="white")),
             hovertemplate="%{text}<br>1/λ_min %{x:.2f}<br>slowdown %{y:.2f}<extra></extra>"))
@@ -80,13 +78,13 @@ def slowdown_figure(rows: list, fit: tuple | None = None) -> go.Figure:
 def rate_figure(rows: list, fit: tuple | None = None) -> go.Figure:
     """Convergence rate of the training loss against ``1 / n_train``.
 
-    rows: output of :func:`sheaflab.experiments.rate_vs_n_train`; fit: ``(c0, c1, r2)`` from
+    rows: :class:`~sheaflab.experiments.RateRow` list from :func:`~sheaflab.experiments.rate_vs_n_train`; fit: ``(c0, c1, r2)`` from
     :func:`sheaflab.experiments.fit_inverse_n`.
     """
-    inv = np.array([1.0 / r["n_train"] for r in rows])
-    rate = np.array([r["rate"] for r in rows])
+    inv = np.array([1.0 / r.n_train for r in rows])
+    rate = np.array([r.rate for r in rows])
     fig = go.Figure(go.Scatter(x=inv, y=rate, mode="markers+text", name="measured rate",
-                               text=[f"n={r['n_train']}" for r in rows], textposition="top center",
+                               text=[f"n={r.n_train}" for r in rows], textposition="top center",
                                marker=dict(size=10, color=COLORS["sheaf"])))
     if fit is not None:
         c0, c1, r2 = fit
@@ -98,7 +96,7 @@ def rate_figure(rows: list, fit: tuple | None = None) -> go.Figure:
     return _style(fig, "Is β proportional to 1/n_train?")
 
 
-def equilibrium_figure(sheaf, eq, i: int = 0) -> go.Figure:
+def equilibrium_figure(sheaf, eq, i: int = 0) -> "go.Figure":
     """Stalks and per-edge discords of example ``i`` of an Equilibrium: what the fast phase returns.
 
     Left: each vertex's stalk (x, z_l, a_l, target), units side by side; right: the norm of each

@@ -13,8 +13,8 @@ TODOs are in. With ``strict=True`` (the solutions notebook) anything but ``corre
 ``AssertionError``, so a broken reference solution fails the notebook tests. Every check returns its
 status string (one of :data:`CORRECT`, :data:`WRONG`, :data:`MISSING`).
 
-Two small reference helpers live here too, because the lab uses them after the corresponding TODO:
-:func:`fit_line` and :func:`best_time`.
+The two measuring helpers the lab uses after the corresponding TODOs, :func:`fit_line` and
+:func:`best_time`, are those of :mod:`sheaflab.measure` (re-exported here).
 """
 
 from __future__ import annotations
@@ -24,55 +24,14 @@ import time
 
 import numpy as np
 
+from .local_rule import local_gradients
+from .measure import best_time, fit_line
 from .sheaf import Cochain, NeuralSheaf
-from .solve import equilibrium, local_gradients
-from .train import History, SheafTrainer
+from .solve import equilibrium
+from .train import SheafTrainer, epochs_to
 
 CORRECT, WRONG, MISSING = "correct", "wrong", "not implemented"
 _MARK = {CORRECT: "[correct]", WRONG: "[wrong]", MISSING: "[not implemented yet]"}
-
-
-# ---------------------------------------------------------------------------------- reference helpers
-def fit_line(x, y):
-    """Least-squares line ``y = slope * x + intercept`` and its coefficient of determination.
-
-    x, y: 1-D arrays of the same length (at least 2 points, x not constant).
-    Returns ``(slope, intercept, r2)`` with ``r2 = 1 - SS_res / SS_tot`` (1 for a perfect fit; 0 when the
-    line explains nothing beyond the mean of y; defined as 1 when y is constant and fitted exactly).
-    """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    if x.ndim != 1 or x.shape != y.shape or x.size < 2:
-        raise ValueError(f"x and y must be 1-D arrays of the same length >= 2; got shapes {x.shape} "
-                         f"and {y.shape}")
-    if np.ptp(x) == 0:
-        raise ValueError("x is constant: a line through these points is not determined")
-    A = np.stack([x, np.ones_like(x)], axis=1)
-    (slope, intercept), *_ = np.linalg.lstsq(A, y, rcond=None)
-    ss_res = float(np.sum((y - A @ np.array([slope, intercept])) ** 2))
-    ss_tot = float(np.sum((y - y.mean()) ** 2))
-    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0
-    return float(slope), float(intercept), float(r2)
-
-
-def best_time(fn, repeats: int = 5, warmup: bool = True) -> float:
-    """Best (smallest) wall-clock time in seconds of ``repeats`` calls of ``fn()``.
-
-    One extra untimed call first when ``warmup`` (it starts worker pools, fills caches). The minimum,
-    not the mean, is the honest estimate on a shared machine: other processes only ever add time.
-    """
-    if not callable(fn):
-        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-    if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
-        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
-    if warmup:
-        fn()
-    best = np.inf
-    for _ in range(int(repeats)):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return float(best)
 
 
 # ---------------------------------------------------------------------------------- machinery
@@ -160,7 +119,7 @@ def check_discords(fn, strict: bool = False) -> str:
 
 
 def check_local_update(fn, strict: bool = False) -> str:
-    """``fn(sheaf, eq)`` -> (grad_W, grad_b): Definition 12.3's edge-local gradient at an equilibrium.
+    """``fn(sheaf, eq)`` -> (grad_W, grad_b): Definition 3's local rule at an equilibrium.
 
     Compared with :func:`sheaflab.local_gradients` on fresh two-sided equilibria of two networks."""
     def body():
@@ -180,11 +139,11 @@ def check_local_update(fn, strict: bool = False) -> str:
                     if msg:
                         return WRONG, msg
         return CORRECT, "your local update equals sheaflab.local_gradients on two fresh networks"
-    return _run("local update (Def. 12.3)", strict, body)
+    return _run("local update (Definition 3)", strict, body)
 
 
 def check_sheaf_step(fn, strict: bool = False) -> str:
-    """``fn(sheaf, X, Y, lr)``: one full-batch step of Algorithm 12.4 with plain gradient descent,
+    """``fn(sheaf, X, Y, lr)``: one full-batch step of Algorithm 4 with plain gradient descent,
     updating ``sheaf.weights`` and ``sheaf.biases`` in place and returning the batch-mean
     equilibrium energy (the residual R before the step).
 
@@ -209,19 +168,13 @@ def check_sheaf_step(fn, strict: bool = False) -> str:
             msg = _compare(got_R, np.asarray(hist.residual[0]), "returned residual R")
             if msg:
                 return WRONG, msg
-        return CORRECT, "one step of your Algorithm 12.4 equals SheafTrainer(optimizer='sgd') for one epoch"
-    return _run("Algorithm 12.4 step", strict, body)
-
-
-def _epochs_reference(curve, target):
-    h = History(["output"])
-    h.rows["train_mse"] = list(np.asarray(curve, dtype=np.float64))
-    return h.epochs_to(target)
+        return CORRECT, "one step of your Algorithm 4 equals SheafTrainer(optimizer='sgd') for one epoch"
+    return _run("Algorithm 4 step", strict, body)
 
 
 def check_epochs_to_target(fn, strict: bool = False) -> str:
     """``fn(curve, target)`` -> the first epoch (1-based) whose loss is at or below ``target``, or
-    ``None`` if the curve never gets there. Compared with :meth:`History.epochs_to` on several curves."""
+    ``None`` if the curve never gets there. Compared with :func:`sheaflab.train.epochs_to` on several curves."""
     def body():
         rng = np.random.default_rng(5)
         noisy = np.exp(-0.05 * np.arange(80)) * (1.0 + 0.3 * rng.random(80))
@@ -234,7 +187,7 @@ def check_epochs_to_target(fn, strict: bool = False) -> str:
             (noisy, 0.2),
         ]
         for curve, target in cases:
-            want = _epochs_reference(curve, target)
+            want = epochs_to(curve, target)
             got = fn(curve.copy(), target)
             if want is None:
                 if got is not None:

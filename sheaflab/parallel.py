@@ -1,11 +1,12 @@
-"""The fast phase over chunks of a mini-batch, optionally in parallel with joblib (Prop. 12.6).
+"""The fast phase over chunks of a mini-batch, optionally in parallel with joblib (Proposition 6).
 
 With the weights fixed, the ``B`` per-example equilibrium problems do not interact: each example's
 cochain relaxes on its own copy of the path graph. :func:`fast_phase` therefore splits the batch into
 contiguous chunks, relaxes every chunk with vectorised :func:`~sheaflab.equilibrium` calls, and
-lets each chunk return only *sums* (of the local gradients, energies, discord norms, iterations and
-non-converged examples). Those are a few small arrays, so almost nothing crosses a process boundary;
-the parent adds them up in chunk order and divides by ``B``.
+lets each chunk return only its :class:`BatchStats`: *sums* over its examples (of the local
+rule's outer products, the energies, the discord norms, the iterations and the non-converged
+examples). Those are a few small arrays, so almost nothing crosses a process boundary; the parent
+adds them up in chunk order, and the means are read off the total.
 
 Chunks, not examples, are the unit of work: one numpy call over a chunk of thousands of examples is
 far cheaper than thousands of tiny per-example tasks (``bench/bench_parallel.py`` measures both).
@@ -33,9 +34,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import positive
+from ._alloc import tune_allocator
+from ._checks import instance, n_jobs as check_n_jobs, positive
+from .local_rule import local_sums
 from .sheaf import Cochain, NeuralSheaf
-from .solve import edge_gradients, equilibrium
+from .solve import equilibrium
 
 # the message equilibrium() warns with when some examples hit max_iter
 _NONCONVERGED = r"equilibrium: \d+ of \d+ examples did not converge"
@@ -43,25 +46,56 @@ _NONCONVERGED = r"equilibrium: \d+ of \d+ examples did not converge"
 
 @dataclass
 class BatchStats:
-    """What the slow phase needs from the fast phase of one mini-batch of ``size`` examples.
+    """What the slow phase needs from the fast phase of ``size`` examples, as sums that add.
 
-    grad_W, grad_b: batch-mean gradients of the equilibrium energy, ordered like ``sheaf.weights``
-        (each (n_l, n_{l-1})) and ``sheaf.biases`` (each (n_l,)); equal to :func:`local_gradients`.
-    residual: batch-mean equilibrium energy ``R``.
-    edge_discord: (n_edges,) batch mean of each edge's discord norm, edges in ``sheaf.edges`` order.
+    ``a + b`` is the BatchStats of the two batches together; the means are read off the sums.
+
+    size: number of examples ``B``.
+    sum_W, sum_b: per-layer sums over the examples of the local rule's outer products (the
+        equilibrium discord times the presynaptic stalk, and the discord itself), ordered like
+        ``sheaf.weights`` (each (n_l, n_{l-1})) and ``sheaf.biases`` (each (n_l,)).
+    energy_sum: sum of the examples' equilibrium energies.
+    discord_sum: (n_edges,) sum of each edge's discord norm, edges in ``sheaf.edges`` order.
     iterations: fast-phase iterations (region solves or Euler steps) summed over the examples.
     n_unconverged: examples that stopped at ``max_iter`` without converging (no warning is raised for
         them: the caller decides what to do).
-    size: ``B``.
+
+    The means: ``grad_W``, ``grad_b`` (equal to :func:`~sheaflab.local_gradients` of the batch),
+    ``residual`` (mean equilibrium energy ``R``) and ``edge_discord`` ((n_edges,) mean discord norms).
     """
 
-    grad_W: list
-    grad_b: list
-    residual: float
-    edge_discord: np.ndarray
-    iterations: int
-    n_unconverged: int
     size: int
+    sum_W: list
+    sum_b: list
+    energy_sum: float
+    discord_sum: np.ndarray
+    iterations: int = 0
+    n_unconverged: int = 0
+
+    def __add__(self, other: "BatchStats") -> "BatchStats":
+        if not isinstance(other, BatchStats):
+            return NotImplemented
+        return BatchStats(self.size + other.size,
+                          [p + q for p, q in zip(self.sum_W, other.sum_W)],
+                          [p + q for p, q in zip(self.sum_b, other.sum_b)],
+                          self.energy_sum + other.energy_sum, self.discord_sum + other.discord_sum,
+                          self.iterations + other.iterations, self.n_unconverged + other.n_unconverged)
+
+    @property
+    def grad_W(self) -> list:
+        return [g / self.size for g in self.sum_W]
+
+    @property
+    def grad_b(self) -> list:
+        return [g / self.size for g in self.sum_b]
+
+    @property
+    def residual(self) -> float:
+        return self.energy_sum / self.size
+
+    @property
+    def edge_discord(self) -> np.ndarray:
+        return self.discord_sum / self.size
 
 
 def _rows(c: Cochain, lo: int, hi: int) -> Cochain:
@@ -69,17 +103,17 @@ def _rows(c: Cochain, lo: int, hi: int) -> Cochain:
     return Cochain(c.x[lo:hi], [z[lo:hi] for z in c.z], [a[lo:hi] for a in c.a], c.yhat[lo:hi])
 
 
-def _sums(sheaf, X, Y, kwargs):
-    """Equilibrium of one chunk, reduced to sums: [gW, gb, energy, discord norms, iterations, unconv]."""
+def _stats(sheaf, X, Y, kwargs) -> BatchStats:
+    """Equilibrium of one chunk, reduced to its :class:`BatchStats`."""
     eq = equilibrium(sheaf, X, Y, **kwargs)
-    B = X.shape[0]
-    gW, gb = edge_gradients(sheaf, eq.cochain, eq.discord)   # batch means: scale back to sums
-    return [[g * B for g in gW], [g * B for g in gb], float(eq.energy.sum()), eq.discord.norms().sum(axis=0),
-            int(eq.iterations.sum()), int(eq.converged.size - eq.converged.sum())]
+    sum_W, sum_b = local_sums(sheaf, eq.cochain, eq.discord)
+    return BatchStats(X.shape[0], sum_W, sum_b, float(eq.energy.sum()),
+                      eq.discord.norms().sum(axis=0), int(eq.iterations.sum()),
+                      int(eq.converged.size - eq.converged.sum()))
 
 
-def _chunk(sheaf, X, Y, kwargs, parent_pid):
-    """Sums of one contiguous chunk (see :func:`_sums`).
+def _chunk(sheaf, X, Y, kwargs, parent_pid) -> BatchStats:
+    """:class:`BatchStats` of one contiguous chunk.
 
     In a worker process the non-convergence warning is silenced here; in the parent's process
     (serial path, thread backends) :func:`fast_phase` silences it once around the whole call,
@@ -88,19 +122,8 @@ def _chunk(sheaf, X, Y, kwargs, parent_pid):
     if os.getpid() != parent_pid:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", _NONCONVERGED, RuntimeWarning)
-            return _sums(sheaf, X, Y, kwargs)
-    return _sums(sheaf, X, Y, kwargs)
-
-
-def _add(acc, part):
-    """Add the sums ``part`` into ``acc`` in place (``acc`` owns its arrays); returns ``acc``."""
-    for g, p in zip(acc[0] + acc[1], part[0] + part[1]):
-        g += p
-    acc[3] += part[3]
-    acc[2] += part[2]
-    acc[4] += part[4]
-    acc[5] += part[5]
-    return acc
+            return _stats(sheaf, X, Y, kwargs)
+    return _stats(sheaf, X, Y, kwargs)
 
 
 def _bounds(B: int, n_chunks: int | None, chunk_size: int | None) -> list:
@@ -132,18 +155,13 @@ def fast_phase(sheaf: NeuralSheaf, X, Y, n_jobs: int = 1, chunk_size: int | None
     agree to rounding. Examples that do not converge are counted in ``n_unconverged`` instead of
     raising the per-chunk ``RuntimeWarning`` of :func:`~sheaflab.equilibrium`.
     """
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)):
-        raise TypeError(f"n_jobs must be an integer (a worker count, or -1 for all cores); "
-                        f"got {type(n_jobs).__name__}")
-    if n_jobs == 0:
-        raise ValueError("n_jobs must be a positive worker count or negative (-1: all cores); got 0")
+    n_jobs = check_n_jobs(n_jobs)
     if chunk_size is not None:
         chunk_size = positive(chunk_size, "chunk_size", integer=True)
     if equilibrium_kwargs.get("record"):
         raise ValueError("record=True is not supported by fast_phase (trajectories are not reduced); "
                          "call sheaflab.equilibrium on the batch instead")
-    if not isinstance(sheaf, NeuralSheaf):
-        raise TypeError(f"sheaf must be a sheaflab.NeuralSheaf, got {type(sheaf).__name__}")
+    instance(sheaf, "sheaf", NeuralSheaf, "a sheaflab.NeuralSheaf")
     X = sheaf.check_input(X)
     B = X.shape[0]
     Y = sheaf.check_target(Y, B)
@@ -151,28 +169,24 @@ def fast_phase(sheaf: NeuralSheaf, X, Y, n_jobs: int = 1, chunk_size: int | None
     if isinstance(init, Cochain) and init.batch_size != B:
         raise ValueError(f"init must be a Cochain for the whole batch of {B} examples; "
                          f"got {init.batch_size}")
+    tune_allocator()
 
     pid = os.getpid()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", _NONCONVERGED, RuntimeWarning)
         if n_jobs == 1 and chunk_size is None:  # hot path: one chunk, no joblib
-            total = _chunk(sheaf, X, Y, dict(equilibrium_kwargs, init=init), pid)
-        else:
-            import joblib  # only the parallel path needs it
+            return _chunk(sheaf, X, Y, dict(equilibrium_kwargs, init=init), pid)
+        import joblib  # only the parallel path needs it
 
-            n_chunks = joblib.effective_n_jobs(n_jobs) if chunk_size is None else None
-            tasks = []
-            for lo, hi in _bounds(B, n_chunks, chunk_size):
-                kw = dict(equilibrium_kwargs,
-                          init=_rows(init, lo, hi) if isinstance(init, Cochain) else init)
-                tasks.append(joblib.delayed(_chunk)(sheaf, X[lo:hi], Y[lo:hi], kw, pid))
-            # no backend hint: joblib's default (loky processes) measured faster than
-            # prefer="threads", whose backend starts a new thread pool on every call
-            parts = joblib.Parallel(n_jobs=n_jobs)(tasks)
-            total = parts[0]
-            for part in parts[1:]:  # fixed chunk order: deterministic
-                total = _add(total, part)
-    gW, gb, energy, norms, iters, unconv = total
-    for g in gW + gb:
-        g /= B
-    return BatchStats(gW, gb, energy / B, norms / B, iters, unconv, B)
+        n_chunks = joblib.effective_n_jobs(n_jobs) if chunk_size is None else None
+        tasks = []
+        for lo, hi in _bounds(B, n_chunks, chunk_size):
+            kw = dict(equilibrium_kwargs, init=_rows(init, lo, hi) if isinstance(init, Cochain) else init)
+            tasks.append(joblib.delayed(_chunk)(sheaf, X[lo:hi], Y[lo:hi], kw, pid))
+        # no backend hint: joblib's default (loky processes) measured faster than
+        # prefer="threads", whose backend starts a new thread pool on every call
+        parts = joblib.Parallel(n_jobs=n_jobs)(tasks)
+    total = parts[0]
+    for part in parts[1:]:  # fixed chunk order: deterministic
+        total = total + part
+    return total

@@ -1,6 +1,6 @@
 """The neural sheaf of a feedforward ReLU network on its path graph.
 
-Conventions (GUIDE section 2, used everywhere in the package):
+Conventions (one formulation, used everywhere in the package and the book):
 
 * ``dims = [n_0, ..., n_L]``; ``W_l`` has shape ``(n_l, n_{l-1})`` and ``b_l`` shape ``(n_l,)``;
   hidden layers use ReLU, the output layer is the identity; arrays are batch-first ``(B, n)``.
@@ -18,13 +18,18 @@ Conventions (GUIDE section 2, used everywhere in the package):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from ._checks import as_batch, choice, positive
 
 PINNINGS = ("input", "both")
+
+
+def flatten(arrays) -> np.ndarray:
+    """Concatenate arrays (weights, biases or their gradients) into one 1-D float vector."""
+    return np.concatenate([np.ravel(a) for a in arrays])
 
 
 @dataclass(frozen=True)
@@ -211,8 +216,23 @@ class NeuralSheaf:
         hidden = self.dims[1:-1]
         return 2 * sum(hidden) + self.dims[-1] * (2 if pinned == "input" else 1)
 
+    @property
+    def parameters(self) -> list:
+        """``[W_1, ..., W_L, b_1, ..., b_L]``: the arrays themselves (an optimizer updates them in place)."""
+        return self.weights + self.biases
+
     def copy(self) -> "NeuralSheaf":
-        return NeuralSheaf([W.copy() for W in self.weights], [b.copy() for b in self.biases])
+        """An independent copy (the arrays are copied; they were checked when this sheaf was made)."""
+        new = NeuralSheaf.__new__(NeuralSheaf)
+        new.weights = [W.copy() for W in self.weights]
+        new.biases = [b.copy() for b in self.biases]
+        new._edges = self._edges
+        return new
+
+    def same_parameters(self, other: "NeuralSheaf") -> bool:
+        """True when ``other`` has the same dims and exactly the same weights and biases."""
+        return (self.dims == other.dims and
+                all(np.array_equal(p, q) for p, q in zip(self.parameters, other.parameters)))
 
     def __repr__(self) -> str:
         return f"NeuralSheaf(dims={self.dims})"
@@ -250,6 +270,15 @@ class NeuralSheaf:
     def forward(self, X) -> np.ndarray:
         """Network output ``f(X)``: (B, n_0) -> (B, n_L)."""
         return self.forward_cochain(X).yhat
+
+    def mse(self, X, Y) -> float:
+        """Mean squared error ``mean((f(X) - Y)^2)`` over all entries; X (B, n_0), Y (B, n_L)."""
+        X = self.check_input(X)
+        return self._mse(X, self.check_target(Y, X.shape[0]))
+
+    def _mse(self, X: np.ndarray, Y: np.ndarray) -> float:
+        """:meth:`mse` without the argument checks."""
+        return float(np.mean((self._forward_cochain(X).z[-1] - Y) ** 2))
 
     def _check_cochain(self, c) -> None:
         if not isinstance(c, Cochain):
@@ -363,17 +392,11 @@ class NeuralSheaf:
         return np.swapaxes(D, -1, -2) @ D
 
     def lambda_min(self, patterns, pinned: str = "both") -> np.ndarray:
-        """Spectral gap: smallest eigenvalue of ``L_free`` per example, (B,) (or a float for 1-D
-        patterns). It sets the contraction rate of the pinned heat flow inside one activation region."""
-        Lf = self.L_free(patterns, pinned)
-        ev = np.linalg.eigvalsh(Lf)
-        return ev[..., 0]
+        """Spectral gap of ``L_free`` per example; see :func:`sheaflab.spectral.lambda_min`."""
+        from .spectral import lambda_min
+        return lambda_min(self, patterns, pinned)
 
     def lambda_max_bound(self) -> float:
-        """An upper bound on ``lambda_max(L_free)`` valid for every activation pattern and pinning.
-
-        From ``||delta c||^2 <= sum_l 2 (||W_l||^2 ||a_{l-1}||^2 + ||z_l||^2) + 2 (||z_l||^2 + ||a_l||^2)
-        + 2 (||z_L||^2 + ||yhat||^2)``. Used to pick a stable explicit Euler step for diffusion.
-        """
-        norms = [np.linalg.norm(W, 2) ** 2 for W in self.weights[1:]]
-        return float(max([4.0] + [2.0 + 2.0 * s for s in norms]))
+        """Bound on ``lambda_max(L_free)``; see :func:`sheaflab.spectral.lambda_max_bound`."""
+        from .spectral import lambda_max_bound
+        return lambda_max_bound(self)

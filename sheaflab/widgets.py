@@ -17,42 +17,38 @@ The module has three layers, shared by the static and the live paths:
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from ._checks import positive
 from .datasets import paraboloid, paraboloid_grid
-from .experiments import step_costs
+from .experiments import (AlgorithmRun, JointRun, StepCosts, algorithm_run, joint_run,
+                          step_costs)
 from .sheaf import NeuralSheaf
-from .solve import equilibrium, local_gradients
-from .train import JointFlow, SheafTrainer, TrainingDiverged
+from .spectral import timescales
+from .style import COLORS, EXAMPLE_COLORS, FONT, apply_style, require_plotting
+from .train import History
+
+require_plotting("sheaflab.widgets")
+import plotly.graph_objects as go  # noqa: E402
+from plotly.subplots import make_subplots  # noqa: E402
 
 __all__ = ["timescale_diagram", "ops_per_step_chart", "discord_dashboard"]
 
-# ---------------------------------------------------------------------------------- style
-TEMPLATE = "plotly_white"
-FONT = dict(family="Helvetica, Arial, sans-serif", size=13)
-COLORS = {
-    "sgd": "#4C72B0",          # the backprop baseline
-    "sheaf": "#DD8452",        # the sheaf trainer / Algorithm 12.4
-    "mean": "#222222",         # batch means
-    "equilibrium": "#C44E52",  # R(theta), the relaxed energy
-    "weights": "#55A868",      # ||theta - theta_0||
-    "fast": "#8172B3",         # fast-timescale marker
-    "slow": "#937860",         # slow-timescale marker
-}
-EXAMPLE_COLORS = ["#8DA0CB", "#66C2A5", "#E5C494", "#E78AC3", "#A6D854", "#B3B3B3"]
-
 
 def _style(fig: go.Figure, title: str, height: int) -> go.Figure:
-    """Apply the module's common look: template, font, title, margins, hover labels."""
-    fig.update_layout(template=TEMPLATE, font=FONT, height=height, title=dict(text=title, x=0.01),
-                      margin=dict(l=70, r=30, t=90, b=60), hoverlabel=dict(namelength=-1))
-    return fig
+    return apply_style(fig, title, height)
+
+
+def _ipywidgets():
+    """The ipywidgets module, or a clear error naming what live=True needs."""
+    try:
+        import ipywidgets
+    except ImportError as exc:
+        raise ImportError("live=True needs ipywidgets (and anywidget for plotly's FigureWidget): "
+                          "pip install 'sheaflab[viz]'; or use live=False for a static figure") from exc
+    return ipywidgets
 
 
 def _check_live(live) -> bool:
@@ -84,11 +80,6 @@ def _xaxis(fig: go.Figure, row: int, col: int) -> tuple:
     return name, "x" + name[len("xaxis"):]
 
 
-def _flat(sheaf: NeuralSheaf) -> np.ndarray:
-    """All weights and biases as one vector."""
-    return np.concatenate([p.ravel() for p in sheaf.weights + sheaf.biases])
-
-
 def _problem(sheaf, X, Y, default_dims, default_data):
     """Resolve the (sheaf, X, Y) of a figure: defaults when omitted, checked shapes otherwise."""
     if sheaf is None:
@@ -108,49 +99,6 @@ def _problem(sheaf, X, Y, default_dims, default_data):
 
 
 # ============================================================================ 1. timescale diagram
-@dataclass
-class _JointRun:
-    """One joint-flow run (Def. 11.4), recorded at log-spaced steps.
-
-    eps: timescale ratio ``eta_theta / eta_c``; eta_c, eta_theta: step sizes (time units per step);
-    step: (k,) recorded step numbers, ``step[0] = 0``; energy: (k, B) per-example energy of the
-    current cochain; energy_eq: (k, B) per-example equilibrium energy ``R`` of the current weights
-    (direct solve); train_mse: (k,) forward-pass MSE; weight_change: (k,) ``||theta - theta_0||``;
-    examples: indices of the examples drawn individually; tau_fast: ``1/lambda_min`` (mean over the
-    examples at theta_0), in fast-time units; tau_slow: ``1/||grad R(theta_0)||`` in slow-time units.
-    """
-
-    eps: float
-    eta_c: float
-    eta_theta: float
-    step: np.ndarray
-    energy: np.ndarray
-    energy_eq: np.ndarray
-    train_mse: np.ndarray
-    weight_change: np.ndarray
-    examples: np.ndarray
-    tau_fast: float
-    tau_slow: float
-
-
-@dataclass
-class _AlgorithmRun:
-    """Algorithm 12.4 (diffusion fast phase, plain gradient descent) for a few epochs.
-
-    epoch: (E + 1,) 0..E; t_theta: (E + 1,) slow time ``epoch * lr``; train_mse: (E + 1,) forward-pass
-    MSE (entry 0 at the initial weights); euler_steps: (E,) mean Euler steps per example per epoch;
-    note: a warning to show (non-converged fast phases, divergence), or "".
-    """
-
-    tau_c: float
-    lr: float
-    epoch: np.ndarray
-    t_theta: np.ndarray
-    train_mse: np.ndarray
-    euler_steps: np.ndarray
-    note: str
-
-
 def _pinned_forward(sheaf, X, Y):
     """The joint flow's starting cochain: the forward pass with the output stalk pinned to Y."""
     c = sheaf.forward_cochain(X)
@@ -158,73 +106,7 @@ def _pinned_forward(sheaf, X, Y):
     return c
 
 
-def _log_steps(n_steps: int, n_points: int) -> np.ndarray:
-    """Step 0 followed by about ``n_points`` log-spaced distinct steps in [1, n_steps]."""
-    s = np.unique(np.round(np.geomspace(1, n_steps, n_points)).astype(np.int64))
-    return np.concatenate([[0], s])
-
-
-def _timescales(sheaf, X, Y) -> tuple:
-    """(tau_fast, tau_slow) of Def. 12.1 at the current weights: mean ``1/lambda_min(L_free)`` over
-    the examples (fast-time units) and ``1/||grad R||`` (slow-time units; inf if the gradient is 0)."""
-    eq = equilibrium(sheaf, X, Y)
-    tau_fast = float(np.mean(1.0 / eq.lambda_min(sheaf)))
-    gW, gb = local_gradients(sheaf, eq)
-    g = math.sqrt(sum(float(np.sum(v * v)) for v in gW + gb))
-    return tau_fast, (1.0 / g if g > 0 else math.inf)
-
-
-def _joint_run(sheaf, X, Y, eps, theta_time, eta_c, n_points, examples, timescales) -> _JointRun:
-    """Integrate the joint flow to slow time ``theta_time``, recording at log-spaced steps.
-
-    The flow is run in segments between the recorded steps; the cochain and weights persist across
-    :meth:`JointFlow.run` calls, so the states equal those of one uninterrupted run.
-    """
-    flow = JointFlow(sheaf, eps=eps, eta_c=eta_c)
-    n_steps = max(2, math.ceil(theta_time / flow.eta_theta - 1e-9))
-    steps = _log_steps(n_steps, n_points)
-    theta0 = _flat(flow.sheaf)
-    energy, energy_eq, mse, change = [], [], [], []
-    try:
-        for prev, s in zip(steps[:-1], steps[1:]):
-            h = flow.run(X, Y, int(s - prev), record_every=int(s - prev))
-            rows = [0, -1] if prev == 0 else [-1]    # the step-0 row once, then each segment's end
-            for r in rows:
-                energy.append(h.energy[r])
-                mse.append(h.train_mse[r])
-            if prev == 0:
-                energy_eq.append(equilibrium(sheaf, X, Y).energy)
-                change.append(0.0)
-            energy_eq.append(equilibrium(flow.sheaf, X, Y).energy)
-            change.append(float(np.linalg.norm(_flat(flow.sheaf) - theta0)))
-    except FloatingPointError as exc:
-        raise FloatingPointError(f"the joint flow with eps={eps:g} diverged ({exc}); lower eps or "
-                                 "eta_c") from None
-    return _JointRun(float(eps), flow.eta_c, flow.eta_theta, steps, np.array(energy),
-                     np.array(energy_eq), np.array(mse), np.array(change), examples, *timescales)
-
-
-def _algorithm_run(sheaf, X, Y, tau_c, lr, epochs) -> _AlgorithmRun:
-    """Algorithm 12.4 with the diffusion fast phase at tolerance ``tau_c`` and plain gradient descent
-    of step ``lr``, full batch, for ``epochs`` epochs (stops early, with a note, if it diverges)."""
-    tr = SheafTrainer(sheaf, lr=lr, optimizer="sgd", fast="diffusion", tol=tau_c, progress=False)
-    note = ""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)   # reported through the note instead
-        try:
-            h = tr.fit(X, Y, epochs=epochs, progress=False)
-        except TrainingDiverged as exc:
-            h, note = exc.history, f"diverged after {exc.history.epochs} epochs"
-    bad = int(h.fast_unconverged.sum()) if h.epochs else 0
-    if bad:
-        note = (note + "; " if note else "") + f"{bad} fast phases hit max_iter"
-    mse0 = float(np.mean((sheaf.forward(X) - Y) ** 2))
-    epoch = np.arange(h.epochs + 1)
-    return _AlgorithmRun(float(tau_c), float(lr), epoch, epoch * float(lr),
-                         np.concatenate([[mse0], h.train_mse]), h.fast_iterations / X.shape[0], note)
-
-
-def _timescale_traces(run: _JointRun) -> list:
+def _timescale_traces(run: JointRun) -> list:
     """Traces of one joint-flow run as ``(trace, row, secondary_y)``: the example energies, their mean
     and the mean equilibrium energy vs fast time (row 1); train MSE and ``||theta - theta_0||`` vs
     slow time (row 2). Step 0 is left out: both time axes are logarithmic."""
@@ -263,8 +145,8 @@ def _timescale_traces(run: _JointRun) -> list:
     return out
 
 
-def _algorithm_traces(alg: _AlgorithmRun) -> list:
-    """The Algorithm 12.4 loss curve vs slow time ``epoch * lr`` as ``[(trace, 2, False)]``."""
+def _algorithm_traces(alg: AlgorithmRun) -> list:
+    """The Algorithm 4 loss curve vs slow time ``epoch * lr`` as ``[(trace, 2, False)]``."""
     note = f" ({alg.note})" if alg.note else ""
     e = alg.epoch[1:]
     return [(go.Scatter(
@@ -277,7 +159,7 @@ def _algorithm_traces(alg: _AlgorithmRun) -> list:
                        "<extra>sheaf trainer</extra>")), 2, False)]
 
 
-def _timescale_layout(run: _JointRun, x_top: tuple, x_bottom: tuple) -> dict:
+def _timescale_layout(run: JointRun, x_top: tuple, x_bottom: tuple) -> dict:
     """Layout update for one run: aligned log ranges (the same step sits at the same horizontal
     position in both panels), the two timescale markers and the title."""
     n = int(run.step[-1])
@@ -304,9 +186,9 @@ def _timescale_layout(run: _JointRun, x_top: tuple, x_bottom: tuple) -> dict:
             "shapes": shapes, "title.text": title}
 
 
-def _timescale_figure(runs: list, alg: _AlgorithmRun, active: int) -> tuple:
+def _timescale_figure(runs: list, alg: AlgorithmRun, active: int) -> tuple:
     """The two-panel figure with one visibility group per run (only ``active`` shown) plus the
-    Algorithm 12.4 curve. Returns (figure, per-run layout updates, traces per run)."""
+    Algorithm 4 curve. Returns (figure, per-run layout updates, traces per run)."""
     fig = make_subplots(rows=2, cols=1, specs=[[{}], [{"secondary_y": True}]], vertical_spacing=0.16)
     x_top, x_bot = _xaxis(fig, 1, 1), _xaxis(fig, 2, 1)
     per_run = None
@@ -339,7 +221,7 @@ def timescale_diagram(sheaf=None, X=None, Y=None, eps_values=(0.3, 0.1, 0.03, 0.
                       theta_time: float = 1.0, eta_c=None, tau_c: float = 1e-4, lr: float = 0.01,
                       live: bool = False, max_epochs: int = 40, n_examples: int = 4,
                       n_points: int = 60):
-    """Dual time-axis diagram of the joint flow (Def. 11.4): fast cochains above, slow weights below.
+    """Dual time-axis diagram of the joint flow (cochains and weights together): fast cochains above, slow weights below.
 
     For each ``eps`` in ``eps_values`` a :class:`~sheaflab.JointFlow` (cochain step ``eta_c``, weight
     step ``eta_theta = eps * eta_c``) is integrated on the full batch to slow time ``theta_time``.
@@ -347,8 +229,8 @@ def timescale_diagram(sheaf=None, X=None, Y=None, eps_values=(0.3, 0.1, 0.03, 0.
     ``R(theta(t))`` of the current weights (dashed), vs fast time ``t_c = step * eta_c``. Bottom panel:
     train MSE and ``||theta - theta_0||`` vs slow time ``t_theta = step * eta_theta``. The log axes are
     aligned (same step, same horizontal position); dash-dotted lines mark the fast timescale
-    ``1/lambda_min`` and the slow one ``1/||grad R||`` of Def. 12.1. Also in the bottom panel:
-    Algorithm 12.4 (diffusion fast phase with tolerance ``tau_c``, plain gradient descent with step
+    ``1/lambda_min`` and the slow one ``1/||grad R||`` of Definition 1. Also in the bottom panel:
+    Algorithm 4 (diffusion fast phase with tolerance ``tau_c``, plain gradient descent with step
     ``lr``) for ``min(ceil(theta_time / lr), max_epochs)`` epochs, its MSE vs ``t_theta = epoch * lr``.
 
     Parameters
@@ -358,10 +240,10 @@ def timescale_diagram(sheaf=None, X=None, Y=None, eps_values=(0.3, 0.1, 0.03, 0.
     eps_values : positive timescale ratios, one slider step each (static) / the live slider's start.
     theta_time : slow time every run reaches (time units of ``t_theta``).
     eta_c : cochain step; default ``0.9 / sheaf.lambda_max_bound()``.
-    tau_c, lr : fast-phase tolerance (on ``||dc/dt||``) and step of the Algorithm 12.4 curve.
+    tau_c, lr : fast-phase tolerance (on ``||dc/dt||``) and step of the Algorithm 4 curve.
     live : False for a static plotly Figure with an eps slider; True for an ipywidgets VBox with
         sliders for eps (log), tau_c and lr that re-run the simulations.
-    max_epochs : cap on the Algorithm 12.4 epochs.
+    max_epochs : cap on the Algorithm 4 epochs.
     n_examples : examples drawn individually, at evenly spaced ranks of their initial energy.
     n_points : recorded (log-spaced) steps per run.
     """
@@ -383,13 +265,13 @@ def timescale_diagram(sheaf=None, X=None, Y=None, eps_values=(0.3, 0.1, 0.03, 0.
     E0 = sheaf.energy(_pinned_forward(sheaf, X, Y))
     ranks = np.unique(np.floor(np.arange(min(n_examples, B)) * B / min(n_examples, B)).astype(np.int64))
     examples = np.argsort(-E0, kind="stable")[ranks]
-    scales = _timescales(sheaf, X, Y)
+    scales = timescales(sheaf, X, Y)
 
     def joint(eps):
-        return _joint_run(sheaf, X, Y, eps, theta_time, eta_c, n_points, examples, scales)
+        return joint_run(sheaf, X, Y, eps, theta_time, eta_c, n_points, examples, scales)
 
     def algorithm(tau, rate):
-        return _algorithm_run(sheaf, X, Y, tau, rate, min(math.ceil(theta_time / rate), max_epochs))
+        return algorithm_run(sheaf, X, Y, tau, rate, min(math.ceil(theta_time / rate), max_epochs))
 
     alg = algorithm(tau_c, lr)
     if not live:
@@ -407,7 +289,7 @@ def timescale_diagram(sheaf=None, X=None, Y=None, eps_values=(0.3, 0.1, 0.03, 0.
                           margin=dict(b=200), height=800)
         return fig
 
-    import ipywidgets as widgets
+    widgets = _ipywidgets()
     eps0 = min(eps_values)
     fig, _, per_run = _timescale_figure([joint(eps0)], alg, 0)
     fw = _figure_widget(fig)
@@ -439,7 +321,7 @@ def timescale_diagram(sheaf=None, X=None, Y=None, eps_values=(0.3, 0.1, 0.03, 0.
         status.value = ""
 
     def on_alg(change):
-        status.value = "running Algorithm 12.4…"
+        status.value = "running Algorithm 4…"
         new = algorithm(w_tau.value, w_lr.value)
         with fw.batch_update():
             _assign(fw, per_run, [t for t, _, _ in _algorithm_traces(new)])
@@ -455,42 +337,28 @@ def timescale_diagram(sheaf=None, X=None, Y=None, eps_values=(0.3, 0.1, 0.03, 0.
 _TRAINERS = (("sgd", "SGD (backprop)"), ("sheaf", "sheaf trainer (Algorithm 4)"))
 
 
-def _check_costs(costs) -> dict:
-    """Validate a :func:`~sheaflab.experiments.step_costs` result: {"sgd": {phase: (count, seconds)},
-    "sheaf": {...}} with the same number of phases, finite non-negative numbers."""
-    if not isinstance(costs, dict):
-        raise TypeError(f"costs must be a dict like step_costs() returns, got {type(costs).__name__}")
-    if set(costs) != {"sgd", "sheaf"}:
-        raise ValueError(f"costs must have exactly the keys 'sgd' and 'sheaf'; got {sorted(costs)}")
-    for key in ("sgd", "sheaf"):
-        phases = costs[key]
-        if not isinstance(phases, dict) or not phases:
-            raise TypeError(f"costs[{key!r}] must be a non-empty dict phase -> (count, seconds)")
-        for ph, v in phases.items():
-            arr = np.asarray(v, dtype=np.float64) if isinstance(v, (tuple, list)) else None
-            if arr is None or arr.shape != (2,) or not np.all(np.isfinite(arr)) or np.any(arr < 0):
-                raise ValueError(f"costs[{key!r}][{ph!r}] must be a pair (count, seconds) of finite "
-                                 f"non-negative numbers; got {v!r}")
-    if len(costs["sgd"]) != len(costs["sheaf"]):
-        raise ValueError("costs['sgd'] and costs['sheaf'] must list the same number of phases")
+def _check_costs(costs) -> StepCosts:
+    if not isinstance(costs, StepCosts):
+        raise TypeError("costs must be a sheaflab.experiments.StepCosts (what step_costs() returns), "
+                        f"got {type(costs).__name__}")
     return costs
 
 
-def _phase_labels(costs) -> list:
+def _phase_labels(costs: StepCosts) -> list:
     """Category per phase position: 'forward / fast phase' where the two trainers' names differ."""
-    return [a if a == b else f"{a} /<br>{b}" for a, b in zip(costs["sgd"], costs["sheaf"])]
+    return [a if a == b else f"{a} /<br>{b}" for a, b in zip(costs.sgd, costs.sheaf)]
 
 
-def _ops_traces(costs) -> list:
+def _ops_traces(costs: StepCosts) -> list:
     """Grouped bars as ``(trace, col)``: counts per example per step (col 1) and measured time per
     step in microseconds (col 2), one bar group per trainer."""
     cats = _phase_labels(costs)
     out = []
     for key, name in _TRAINERS:
-        phases = list(costs[key])
-        counts = np.array([costs[key][p][0] for p in phases], dtype=np.float64)
-        micros = np.array([costs[key][p][1] for p in phases], dtype=np.float64) * 1e6
-        common = dict(x=cats, name=name, legendgroup=key, offsetgroup=key, customdata=phases,
+        phases = costs.phases(key)
+        counts = np.array([p.count for p in phases.values()], dtype=np.float64)
+        micros = np.array([p.seconds for p in phases.values()], dtype=np.float64) * 1e6
+        common = dict(x=cats, name=name, legendgroup=key, offsetgroup=key, customdata=list(phases),
                       marker_color=COLORS[key], textposition="outside", cliponaxis=False)
         out.append((go.Bar(y=counts, text=[f"{c:.3g}" for c in counts],
                            hovertemplate="%{customdata}: %{y:.3g} per example per step"
@@ -501,21 +369,22 @@ def _ops_traces(costs) -> list:
     return out
 
 
-def _ops_layout(costs, context: str) -> dict:
-    """Title with the total measured time per step of each trainer and their ratio."""
-    tot = {k: sum(v[1] for v in costs[k].values()) * 1e6 for k in ("sgd", "sheaf")}
+def _ops_layout(costs: StepCosts) -> dict:
+    """Title with the problem, the total measured time per step of each trainer and their ratio."""
+    tot = {k: costs.total(k) * 1e6 for k in StepCosts.TRAINERS}
     ratio = f" ({tot['sheaf'] / tot['sgd']:.2g}× SGD)" if tot["sgd"] > 0 else ""
-    return {"title.text": (f"One training step, phase by phase{context}: SGD {tot['sgd']:.3g} µs, "
+    context = f"{costs.dims}, B = {costs.batch_size}, {costs.optimizer}"
+    return {"title.text": (f"One training step, phase by phase, {context}: SGD {tot['sgd']:.3g} µs, "
                            f"sheaf trainer {tot['sheaf']:.3g} µs{ratio}")}
 
 
-def _measure_costs(width: int, optimizer: str):
+def _measure_costs(width: int, optimizer: str) -> StepCosts:
     """``step_costs`` of a [2, width, 1] He-init network (seed 0) on paraboloid(300, noise=0.02, seed=0)."""
     X, Y = paraboloid(300, noise=0.02, seed=0)
     return step_costs(NeuralSheaf.random([2, width, 1], seed=0), X, Y, optimizer=optimizer)
 
 
-def _ops_figure(costs, context: str) -> go.Figure:
+def _ops_figure(costs: StepCosts) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
                         subplot_titles=("operations per example per step (count)",
                                         "time per full-batch step (µs, measured)"))
@@ -525,7 +394,7 @@ def _ops_figure(costs, context: str) -> go.Figure:
     fig.update_yaxes(title_text="µs per step", rangemode="tozero", row=1, col=2)
     fig.update_xaxes(title_text="phase (SGD / sheaf trainer)")
     _style(fig, "", 460)
-    fig.update_layout(_ops_layout(costs, context), barmode="group", bargap=0.25, uniformtext_minsize=9,
+    fig.update_layout(_ops_layout(costs), barmode="group", bargap=0.25, uniformtext_minsize=9,
                       legend=dict(orientation="h", x=0, y=1.13, yanchor="bottom"),
                       margin=dict(t=120))
     return fig
@@ -550,26 +419,23 @@ def ops_per_step_chart(costs=None, sheaf=None, X=None, Y=None, optimizer: str = 
     if costs is None:
         sheaf, X, Y = _problem(sheaf, X, Y, (2, 30, 1), lambda: paraboloid(300, noise=0.02, seed=0))
         costs = step_costs(sheaf, X, Y, optimizer=optimizer)
-        context = f", {sheaf.dims}, B = {X.shape[0]}, {optimizer}"
-    else:
-        if sheaf is not None or X is not None or Y is not None:
-            raise ValueError("give either costs or (sheaf, X, Y) to measure, not both")
-        context = ""
+    elif sheaf is not None or X is not None or Y is not None:
+        raise ValueError("give either costs or (sheaf, X, Y) to measure, not both")
     costs = _check_costs(costs)
-    fig = _ops_figure(costs, context)
+    fig = _ops_figure(costs)
     if not live:
         return fig
 
-    import ipywidgets as widgets
+    widgets = _ipywidgets()
     fw = _figure_widget(fig)
-    width0 = sheaf.dims[1] if sheaf is not None and sheaf.dims[1] in (10, 30, 100) else 30
+    width0 = costs.dims[1] if len(costs.dims) == 3 and costs.dims[1] in (10, 30, 100) else 30
     w = widgets.Dropdown(options=[10, 30, 100], value=width0, description="hidden width")
 
     def on_width(change):
-        new = _measure_costs(w.value, optimizer)
+        new = _measure_costs(w.value, costs.optimizer)
         with fw.batch_update():
             _assign(fw, 0, [t for t, _ in _ops_traces(new)])
-            fw.update_layout(_ops_layout(new, f", [2, {w.value}, 1], B = 300, {optimizer}"))
+            fw.update_layout(_ops_layout(new))
 
     w.observe(on_width, names="value")
     return widgets.VBox([w, fw])
@@ -592,38 +458,25 @@ class _Dashboard:
 
 
 def _dashboard_data(history, log_color) -> _Dashboard:
-    """Read and check the arrays of a sheaf-trainer History (any object with these attributes)."""
-    D = getattr(history, "edge_discord", None)
-    if D is None:
-        raise TypeError("history must be a sheaflab History with edge_discord (epochs, n_edges); "
+    """The arrays of a sheaf-trainer :class:`~sheaflab.History`, checked."""
+    if not isinstance(history, History):
+        raise TypeError("history must be a sheaflab History (what SheafTrainer.fit returns), "
                         f"got {type(history).__name__}")
-    D = np.asarray(D, dtype=np.float64)
-    if D.ndim != 2 or D.shape[0] == 0 or D.shape[1] == 0:
-        raise ValueError(f"history.edge_discord must have shape (epochs, n_edges) with at least one "
-                         f"epoch; got {D.shape}")
-    E, n_edges = D.shape
-    edges = getattr(history, "edges", None)
-    edges = [f"edge {j}" for j in range(n_edges)] if edges is None else [str(e) for e in edges]
-    if len(edges) != n_edges:
-        raise ValueError(f"history.edges names {len(edges)} edges but edge_discord has {n_edges} columns")
-    res = getattr(history, "residual", None)
-    if res is None:
-        raise TypeError("history must have a residual array of shape (epochs,)")
-    res = np.asarray(res, dtype=np.float64)
-    if res.shape != (E,):
-        raise ValueError(f"history.residual must have shape ({E},); got {res.shape}")
-    gap = getattr(history, "lambda_min", None)
-    gap = np.full(E, np.nan) if gap is None else np.asarray(gap, dtype=np.float64)
-    if gap.shape != (E,):
-        raise ValueError(f"history.lambda_min must have shape ({E},); got {gap.shape}")
-    epoch = np.arange(1, E + 1)
+    if history.epochs == 0:
+        raise ValueError("history has no epochs yet; fit at least one epoch first")
+    res = history.residual
+    if np.all(np.isnan(res)):
+        raise ValueError("history has no residual R (an SGDTrainer history?); the dashboard shows "
+                         "the sheaf trainer's diagnostics")
+    D, gap = history.edge_discord, history.lambda_min
+    epoch = np.arange(1, history.epochs + 1)
     ok = np.isfinite(gap)
     pos = D[np.isfinite(D) & (D > 0)]
     if log_color is None:       # auto: log colours when the positive values span over two decades
         log_color = pos.size > 0 and pos.max() / pos.min() > 100.0
     elif not isinstance(log_color, bool):
         raise TypeError(f"log_color must be True, False or None, got {type(log_color).__name__}")
-    return _Dashboard(D, edges, res, epoch, epoch[ok], gap[ok], log_color)
+    return _Dashboard(D, list(history.edges), res, epoch, epoch[ok], gap[ok], log_color)
 
 
 def _dashboard_traces(data: _Dashboard, at: int) -> list:
@@ -674,7 +527,7 @@ def _dashboard_marker(data: _Dashboard, at: int, x_ref: str, bar_title: int) -> 
 
 
 def discord_dashboard(history, live: bool = False, log_color=None, max_steps: int = 60):
-    """Dashboard of a sheaf-trainer History (Step 3 of Algorithm 12.4: the logged diagnostics).
+    """Dashboard of a sheaf-trainer History (Step 3 of Algorithm 4: the logged diagnostics).
 
     Left column, sharing the epoch axis: heatmap of the per-edge mean discord norm
     (``history.edge_discord.T``, edges x epochs), the residual (mean equilibrium energy) and the
@@ -682,7 +535,7 @@ def discord_dashboard(history, live: bool = False, log_color=None, max_steps: in
     the per-edge discords of the selected epoch. A slider (at most ``max_steps`` evenly spaced
     epochs; every epoch in live mode) moves a red marker and redraws the bars.
 
-    history : History with edge_discord (E, n_edges), edges, residual (E,), lambda_min (E,).
+    history : a :class:`~sheaflab.History` of :class:`~sheaflab.SheafTrainer` (at least one epoch).
     log_color : colour the heatmap by log10 (zeros left blank); None = when values span > 2 decades.
     live : True returns an ipywidgets VBox with an IntSlider over epochs and a FigureWidget.
     """
@@ -732,7 +585,7 @@ def discord_dashboard(history, live: bool = False, log_color=None, max_steps: in
                           margin=dict(b=130), height=780)
         return fig
 
-    import ipywidgets as widgets
+    widgets = _ipywidgets()
     fw = _figure_widget(fig)
     w = widgets.IntSlider(value=E, min=1, max=E, step=1, description="epoch",
                           continuous_update=True, layout=widgets.Layout(width="60%"))

@@ -6,6 +6,13 @@ import pytest
 import sheaflab
 from sheaflab import figures
 from sheaflab.datasets import paraboloid
+from sheaflab.experiments import RateRow, SlowdownRow
+
+
+def slowdown_row(dims, scale, n_train, inv_lambda_min, ratio):
+    """A SlowdownRow with only the fields the figure draws filled in."""
+    return SlowdownRow(dims, scale, n_train, 0, None, None, None, inv_lambda_min, 1.0, 0.1,
+                       None if ratio is None else 10, None if ratio is None else int(10 * ratio), ratio)
 
 
 @pytest.fixture(scope="module")
@@ -29,10 +36,8 @@ def test_loss_curves_plot_the_histories(histories):
 
 
 def test_slowdown_figure_points_and_fit():
-    rows = [dict(dims=[2, 30, 1], scale=1.0, n_train=200, inv_lambda_min=2.6, ratio=4.0),
-            dict(dims=[2, 30, 1], scale=0.5, n_train=200, inv_lambda_min=2.6, ratio=5.0),
-            dict(dims=[2, 8, 8, 1], scale=1.0, n_train=100, inv_lambda_min=17.0, ratio=8.0),
-            dict(dims=[2, 10, 1], scale=1.0, n_train=100, inv_lambda_min=2.6, ratio=None)]
+    rows = [slowdown_row([2, 30, 1], 1.0, 200, 2.6, 4.0), slowdown_row([2, 30, 1], 0.5, 200, 2.6, 5.0),
+            slowdown_row([2, 8, 8, 1], 1.0, 100, 17.0, 8.0), slowdown_row([2, 10, 1], 1.0, 100, 2.6, None)]
     fig = figures.slowdown_figure(rows, fit=(0.5, 1.0))
     measured = [t for t in fig.data if t.name.startswith("measured")]
     xs = np.concatenate([t.x for t in measured])
@@ -43,7 +48,7 @@ def test_slowdown_figure_points_and_fit():
 
 
 def test_rate_and_equilibrium_figures():
-    rows = [dict(n_train=16, rate=0.01), dict(n_train=64, rate=0.02)]
+    rows = [RateRow(16, 0.01, np.ones(3), None, None, None), RateRow(64, 0.02, np.ones(3), None, None, None)]
     fig = figures.rate_figure(rows, fit=(0.001, 0.1, 0.5))
     np.testing.assert_allclose(fig.data[0].x, [1 / 16, 1 / 64])
     np.testing.assert_allclose(fig.data[0].y, [0.01, 0.02])

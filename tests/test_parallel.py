@@ -55,6 +55,19 @@ def test_matches_equilibrium_and_local_gradients(shallow, deep):
         assert stats.residual > 0 and np.abs(gW[0]).max() > 0  # a non-trivial problem
 
 
+def test_batch_stats_add_up(deep):
+    """BatchStats are sums that add: three chunks solved separately and added in order are, bit for
+    bit, the chunked fast phase; and the means of the total are those of the whole batch."""
+    sheaf, X, Y = deep
+    parts = [fast_phase(sheaf, X[lo:lo + 100], Y[lo:lo + 100]) for lo in (0, 100, 200)]
+    total = parts[0] + parts[1] + parts[2]
+    assert total.size == X.shape[0]
+    assert_same(total, fast_phase(sheaf, X, Y, chunk_size=100), tol=0.0)
+    assert_same(total, fast_phase(sheaf, X, Y))
+    with pytest.raises(TypeError):
+        parts[0] + 1.0
+
+
 def test_chunked_serial_equals_unchunked(shallow, deep):
     for sheaf, X, Y in (shallow, deep):
         assert_same(fast_phase(sheaf, X, Y, n_jobs=1, chunk_size=7), fast_phase(sheaf, X, Y))

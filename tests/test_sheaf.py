@@ -100,7 +100,13 @@ def test_discord_and_energy_of_a_cochain():
     np.testing.assert_allclose(d["affine_1"], -0.5)
     np.testing.assert_allclose(d["relu_1"], np.maximum(c.z[0], 0) - c.a[0])
     np.testing.assert_allclose(sheaf.energy(c), 0.5 * sum((v ** 2).sum(1) for v in d.values()))
-    np.testing.assert_allclose(d.norms() ** 2 / 2, d.energies())
+    # the norms, by hand from the stalks: |0.5| per unit on affine_1, |relu(z) - a| on relu_1, ...
+    by_hand = np.stack([np.full(4, 0.5 * np.sqrt(3)),
+                        np.linalg.norm(np.maximum(c.z[0], 0) - c.a[0], axis=1),
+                        np.abs(c.a[0] @ sheaf.weights[1][0] + sheaf.biases[1][0] - c.z[1][:, 0]),
+                        np.abs(c.z[1][:, 0] - c.yhat[:, 0])], axis=1)
+    np.testing.assert_allclose(d.norms(), by_hand, atol=1e-15)
+    assert list(d) == [e.name for e in sheaf.edges]
 
 
 def test_random_is_he_initialisation():

@@ -121,19 +121,25 @@ def test_direct_and_diffusion_agree():
 def test_deeper_networks_agree_or_reach_distinct_local_minima():
     """The two-sided energy is not convex: from the same start the two methods may descend to
     different local minima. They agree on most examples, and where they differ each answer is a
-    fixed point of the other method (a genuine local minimum, not a solver failure)."""
-    sheaf, X, Y = random_problem([3, 5, 4, 2], n=200, seed=0)
-    d = sheaflab.equilibrium(sheaf, X, Y)
-    f = sheaflab.equilibrium(sheaf, X, Y, method="diffusion", tol=1e-10)
-    assert d.converged.all() and f.converged.all()
-    same = np.abs(d.energy - f.energy) <= 1e-8
-    assert same.mean() >= 0.9
-    differ = np.flatnonzero(~same)
-    assert differ.size > 0  # this seed has some: the minimiser is not unique in general
-    d_from_f = sheaflab.equilibrium(sheaf, X, Y, init=f.cochain)
-    f_from_d = sheaflab.equilibrium(sheaf, X, Y, method="diffusion", init=d.cochain, tol=1e-10)
-    np.testing.assert_allclose(d_from_f.energy[differ], f.energy[differ], atol=1e-10)
-    np.testing.assert_allclose(f_from_d.energy[differ], d.energy[differ], atol=1e-10)
+    fixed point of the other method (a genuine local minimum, not a solver failure). The seeds are
+    searched here, not picked: every one tried must pass, and at least one must show two minima."""
+    found = 0
+    for seed in range(6):
+        sheaf, X, Y = random_problem([3, 5, 4, 2], n=200, seed=seed)
+        d = sheaflab.equilibrium(sheaf, X, Y)
+        f = sheaflab.equilibrium(sheaf, X, Y, method="diffusion", tol=1e-10)
+        assert d.converged.all() and f.converged.all()
+        same = np.abs(d.energy - f.energy) <= 1e-8
+        assert same.mean() >= 0.9
+        differ = np.flatnonzero(~same)
+        if differ.size == 0:
+            continue
+        found += 1
+        d_from_f = sheaflab.equilibrium(sheaf, X, Y, init=f.cochain)
+        f_from_d = sheaflab.equilibrium(sheaf, X, Y, method="diffusion", init=d.cochain, tol=1e-10)
+        np.testing.assert_allclose(d_from_f.energy[differ], f.energy[differ], atol=1e-10)
+        np.testing.assert_allclose(f_from_d.energy[differ], d.energy[differ], atol=1e-10)
+    assert found > 0   # the minimiser is not unique in general
 
 
 def test_diffusion_trajectory_records_energy_output_and_switches():
@@ -164,13 +170,55 @@ def test_unstable_step_raises_instead_of_nan():
         sheaflab.equilibrium(sheaf, X, Y, method="diffusion", step=50.0, max_iter=5000)
 
 
-def test_spectral_gap_at_equilibrium():
-    sheaf, X, Y = random_problem([2, 30, 1], n=20, seed=2)
+def test_spectral_gap_of_the_one_unit_network_by_hand():
+    """[1, 1, 1] with w = 1, free stalks (z_1, a_1, z_2): with the unit active,
+    L_free = [[2, -1, 0], [-1, 2, -1], [0, -1, 2]] (lambda_min = 2 - sqrt 2); inactive, the ReLU edge
+    no longer sees z_1 and L_free = diag(1, [[2, -1], [-1, 2]]) (lambda_min = 1)."""
+    sheaf = sheaflab.NeuralSheaf([np.array([[1.0]]), np.array([[1.0]])])
+    assert sheaf.lambda_min([np.array([True])]) == pytest.approx(2 - np.sqrt(2), abs=1e-14)
+    assert sheaf.lambda_min([np.array([False])]) == pytest.approx(1.0, abs=1e-14)
+    eq = sheaflab.equilibrium(sheaf, np.array([[1.0], [1.0]]), np.array([[3.0], [-10.0]]))
+    assert eq.patterns[0][:, 0].tolist() == [True, False]     # the second sits on its kink (z = 0)
+    np.testing.assert_allclose(eq.lambda_min(), [2 - np.sqrt(2), 1.0], atol=1e-14)
+
+
+def test_spectral_gap_of_one_hidden_layer_is_the_golden_constant():
+    """One hidden layer, scalar output, two or more active units: lambda_min(L_free) = (3 - sqrt 5)/2
+    at every pattern, whatever the weights (the chapter's observation, checked on fresh networks)."""
+    golden = (3 - np.sqrt(5)) / 2
+    for dims, seed in (([2, 30, 1], 2), ([3, 7, 1], 5), ([2, 12, 1], 9)):
+        sheaf, X, Y = random_problem(dims, n=40, seed=seed)
+        eq = sheaflab.equilibrium(sheaf, X, Y)
+        many = eq.patterns[0].sum(axis=1) >= 2
+        assert many.sum() >= 10
+        np.testing.assert_allclose(eq.lambda_min()[many], golden, atol=1e-10)
+
+
+def test_equilibrium_remembers_its_weights():
+    """A stale equilibrium is never used with weights that moved since it was solved."""
+    sheaf, X, Y = random_problem([2, 5, 3, 1], n=8, seed=1)
     eq = sheaflab.equilibrium(sheaf, X, Y)
-    lam = eq.lambda_min(sheaf)
-    dense = np.linalg.eigvalsh(sheaf.L_free(eq.patterns, "both"))[:, 0]
-    np.testing.assert_allclose(lam, dense)
-    assert np.all(lam > 0) and np.all(lam < 1)
+    gW, gb = sheaflab.local_gradients(sheaf, eq)
+    np.testing.assert_array_equal(eq.lambda_min(sheaf), eq.lambda_min())
+    moved = sheaf.copy()
+    moved.weights[1][0, 0] += 1e-9
+    with pytest.raises(ValueError, match="other weights"):
+        sheaflab.local_gradients(moved, eq)
+    with pytest.raises(ValueError, match="other weights"):
+        eq.lambda_min(moved)
+    sheaf.biases[0] += 0.1                 # moving the original in place is caught too
+    with pytest.raises(ValueError, match="other weights"):
+        sheaflab.local_gradients(sheaf, eq)
+    with pytest.raises(TypeError, match="state must be"):
+        sheaflab.local_gradients(moved, [eq])
+
+
+def test_local_rule_at_an_equilibrium_equals_the_rule_at_its_cochain():
+    sheaf, X, Y = random_problem([2, 6, 4, 2], n=15, seed=8)
+    eq = sheaflab.equilibrium(sheaf, X, Y)
+    for a, b in zip(sum(sheaflab.local_gradients(sheaf, eq), []),
+                    sum(sheaflab.local_gradients(sheaf, eq.cochain), [])):
+        np.testing.assert_array_equal(a, b)
 
 
 # ---------------------------------------------------------------------------------- gradients
@@ -212,7 +260,7 @@ def test_local_gradient_uses_only_its_edge():
     its two endpoint stalks changes them."""
     sheaf, X, Y = random_problem([2, 4, 3, 1], n=9, seed=5)
     eq = sheaflab.equilibrium(sheaf, X, Y)
-    gW, gb = sheaflab.edge_gradients(sheaf, eq.cochain)
+    gW, gb = sheaflab.local_gradients(sheaf, eq.cochain)
     rng = np.random.default_rng(0)
     for l in range(3):
         far = eq.cochain.copy()                 # perturb every stalk not on affine_{l+1}
@@ -222,12 +270,12 @@ def test_local_gradient_uses_only_its_edge():
         for k, a in enumerate(far.a):
             if k != l - 1:
                 far.a[k] = a + rng.normal(size=a.shape)
-        fW, fb = sheaflab.edge_gradients(sheaf, far)
+        fW, fb = sheaflab.local_gradients(sheaf, far)
         np.testing.assert_array_equal(fW[l], gW[l])
         np.testing.assert_array_equal(fb[l], gb[l])
         near = eq.cochain.copy()                # perturb the head stalk z_{l+1} of the edge itself
         near.z[l] = near.z[l] + 1.0
-        nW, nb = sheaflab.edge_gradients(sheaf, near)
+        nW, nb = sheaflab.local_gradients(sheaf, near)
         assert not np.allclose(nW[l], gW[l]) and not np.allclose(nb[l], gb[l])
 
 

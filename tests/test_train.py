@@ -38,7 +38,38 @@ def test_history_shapes_and_meaning(Trainer, task):
         assert np.all(h.residual > 0)
     else:
         assert np.all(h.fast_iterations == 0)
-        assert np.all(h.edge_discord[:, :3] == 0)        # backprop's cochain only disagrees at the output
+        assert np.all(np.isnan(h.residual))              # SGD relaxes nothing: no R to report
+    assert np.all(h.loss > 0)
+
+
+@pytest.mark.parametrize("Trainer", [sheaflab.SheafTrainer, sheaflab.SGDTrainer])
+def test_first_epoch_diagnostics_are_those_of_the_initial_weights(Trainer, task):
+    """Full batch, epoch 1: ``loss`` and ``edge_discord`` describe the initial weights' batch. For SGD
+    they are 1/2 MSE and the forward cochain's discords with y pinned (computed here by the sheaf, not
+    by the trainer); for the sheaf trainer, the equilibrium's."""
+    sheaf, X, Y = task
+    h = Trainer(sheaf, lr=0.01, progress=False).fit(X, Y, epochs=1)
+    if Trainer is sheaflab.SGDTrainer:
+        c = sheaf.forward_cochain(X)
+        c.yhat = Y.copy()
+        want_loss, want_disc = 0.5 * sheaf.mse(X, Y), sheaf.discord(c).norms().mean(axis=0)
+    else:
+        eq = sheaflab.equilibrium(sheaf, X, Y)
+        want_loss, want_disc = eq.energy.mean(), eq.discord.norms().mean(axis=0)
+        assert h.residual[0] == pytest.approx(want_loss, rel=1e-12)
+    assert h.loss[0] == pytest.approx(want_loss, rel=1e-12)
+    np.testing.assert_allclose(h.edge_discord[0], want_disc, rtol=1e-12, atol=1e-15)
+
+
+def test_history_fields_are_declared():
+    h = sheaflab.History(["affine_1", "output"])
+    assert h.epochs == 0 and h.train_mse.shape == (0,) and h.edge_discord.shape == (0, 2)
+    h.append(train_mse=1.0, edge_discord=np.array([0.5, 0.25]), val_mse=None)
+    assert h.epochs == 1 and h.val_mse.size == 0 and h.edge_discord.tolist() == [[0.5, 0.25]]
+    with pytest.raises(ValueError, match="unknown History fields"):
+        h.append(trian_mse=1.0)
+    assert all(isinstance(getattr(sheaflab.History, name).__doc__, str)
+               for name in sheaflab.History.FIELDS)
 
 
 def test_residual_never_exceeds_the_loss_it_relaxes(task):
@@ -77,8 +108,8 @@ def test_reproducible_and_resumable(Trainer, task):
         runs.append((flat(tr.params), h))
     (w1, h1), (w2, h2) = runs
     assert np.array_equal(w1, w2)
-    for key in ("train_mse", "residual", "edge_discord", "fast_iterations"):
-        assert np.array_equal(getattr(h1, key), getattr(h2, key)), key
+    for key in ("train_mse", "loss", "residual", "edge_discord", "fast_iterations"):
+        assert np.array_equal(getattr(h1, key), getattr(h2, key), equal_nan=True), key
 
 
 def test_same_seed_same_batches_for_both_trainers(task):
@@ -175,7 +206,9 @@ def test_l2_by_reluctance_edges_equals_weight_decay(task):
 def test_diffusion_fast_phase_trains_like_direct(task):
     sheaf, X, Y = task
     a = sheaflab.SheafTrainer(sheaf, lr=0.01, progress=False)
-    b = sheaflab.SheafTrainer(sheaf, lr=0.01, fast="diffusion", tol=1e-11, progress=False)
+    b = sheaflab.SheafTrainer(sheaf, lr=0.01, method="diffusion", tol=1e-11, progress=False)
+    assert b.fast == b.method == "diffusion"
+    assert sheaflab.SheafTrainer(sheaf, fast="diffusion").method == "diffusion"   # the earlier name
     a.fit(X, Y, epochs=5)
     b.fit(X, Y, epochs=5)
     np.testing.assert_allclose(flat(a.params), flat(b.params), atol=1e-8)
@@ -220,6 +253,12 @@ def test_trainer_argument_errors(task):
         sheaflab.SGDTrainer([np.ones((2, 2))])
     with pytest.raises(ValueError, match="n_jobs must be"):
         sheaflab.SheafTrainer(sheaf, n_jobs=0)
+    with pytest.raises(TypeError, match="n_jobs must be an integer"):
+        sheaflab.SheafTrainer(sheaf, n_jobs="2")        # the same error as fast_phase gives
+    with pytest.raises(ValueError, match="method must be one of"):
+        sheaflab.SheafTrainer(sheaf, method="cg")
+    with pytest.raises(ValueError, match="name the same option"):
+        sheaflab.SheafTrainer(sheaf, method="direct", fast="diffusion")
     with pytest.raises(TypeError, match="seed must be"):
         sheaflab.SGDTrainer(sheaf, seed="a")
     tr = sheaflab.SheafTrainer(sheaf, progress=False)
@@ -252,6 +291,24 @@ def test_joint_flow_approaches_algorithm_12_4_as_eps_shrinks():
     assert gaps[0] > gaps[1] > gaps[2]
     assert gaps[1] / gaps[0] < 0.2                     # roughly linear in eps
     assert gaps[2] < 0.02 * moved
+
+
+def test_joint_flow_runs_continue_one_another():
+    """Steps, cochains, weights and theta_0 persist: 3 runs of 40 steps equal one run of 120."""
+    X, Y = paraboloid_grid(4)
+    sheaf = sheaflab.NeuralSheaf.random([2, 4, 1], seed=0)
+    one = sheaflab.JointFlow(sheaf, eps=0.01)
+    h_one = one.run(X, Y, 120, record_every=40)
+    parts = sheaflab.JointFlow(sheaf, eps=0.01)
+    hs = [parts.run(X, Y, 40, record_every=40) for _ in range(3)]
+    assert parts.steps == one.steps == 120
+    assert h_one.step.tolist() == [0, 40, 80, 120]
+    assert np.concatenate([h.step for h in hs]).tolist() == [0, 40, 80, 120]
+    np.testing.assert_array_equal(flat(parts.sheaf.parameters), flat(one.sheaf.parameters))
+    np.testing.assert_array_equal(np.concatenate([h.weight_change for h in hs]), h_one.weight_change)
+    np.testing.assert_array_equal(np.concatenate([h.theta_time for h in hs]), h_one.theta_time)
+    assert h_one.weight_change[-1] == pytest.approx(
+        np.linalg.norm(flat(one.sheaf.parameters) - flat(sheaf.parameters)))
 
 
 def test_joint_flow_relaxes_the_cochain_first():

@@ -9,6 +9,7 @@ import pytest
 
 import sheaflab
 from sheaflab import widgets
+from sheaflab.experiments import PhaseCost, StepCosts
 from sheaflab.datasets import paraboloid, paraboloid_grid
 
 import anywidget  # noqa: F401  (go.FigureWidget needs it with plotly >= 6; required, not optional)
@@ -170,10 +171,13 @@ def test_timescale_rejects_bad_input():
 
 
 # ---------------------------------------------------------------------------------- ops chart
-COSTS = {"sgd": {"forward": (1.0, 2.0e-5), "backward": (1.0, 4.0e-5), "update": (1.0, 3.0e-5),
-                 "diagnostics": (0.0, 0.0)},
-         "sheaf": {"fast phase": (1.29, 2.5e-4), "local gradients": (1.0, 2.2e-5),
-                   "update": (1.0, 3.0e-5), "diagnostics": (1.0, 3.1e-5)}}
+RAW = {"sgd": {"forward": (1.0, 2.0e-5), "backward": (1.0, 4.0e-5), "update": (1.0, 3.0e-5),
+               "diagnostics": (0.0, 0.0)},
+       "sheaf": {"fast phase": (1.29, 2.5e-4), "local gradients": (1.0, 2.2e-5),
+                 "update": (1.0, 3.0e-5), "diagnostics": (1.0, 3.1e-5)}}
+COSTS = StepCosts(sgd={k: PhaseCost(*v) for k, v in RAW["sgd"].items()},
+                  sheaf={k: PhaseCost(*v) for k, v in RAW["sheaf"].items()},
+                  dims=[2, 30, 1], batch_size=300, optimizer="adam")
 
 
 def test_ops_chart_bars_equal_the_costs():
@@ -183,13 +187,14 @@ def test_ops_chart_bars_equal_the_costs():
     for key in ("sgd", "sheaf"):
         mine = [b for b in bars if b.legendgroup == key]
         counts, times = (mine[0], mine[1]) if mine[0].xaxis == "x" else (mine[1], mine[0])
-        assert list(counts.customdata) == list(COSTS[key])
-        np.testing.assert_array_equal(counts.y, [v[0] for v in COSTS[key].values()])
-        np.testing.assert_allclose(times.y, [v[1] * 1e6 for v in COSTS[key].values()], rtol=1e-12)
+        assert list(counts.customdata) == list(RAW[key])
+        np.testing.assert_array_equal(counts.y, [v[0] for v in RAW[key].values()])
+        np.testing.assert_allclose(times.y, [v[1] * 1e6 for v in RAW[key].values()], rtol=1e-12)
         assert all(t for t in counts.text) and all("µs" in t for t in times.text)
     assert list(bars[0].x) == ["forward /<br>fast phase", "backward /<br>local gradients", "update",
                                "diagnostics"]
     assert "(3.7× SGD)" in fig.layout.title.text      # (250 + 22 + 30 + 31) / (20 + 40 + 30) = 3.70
+    assert "[2, 30, 1], B = 300, adam" in fig.layout.title.text    # the costs carry their problem
     serialises(fig)
 
 
@@ -209,13 +214,12 @@ def test_ops_chart_measures_by_default_and_live_remeasures():
 
 
 def test_ops_chart_rejects_bad_costs():
-    with pytest.raises(TypeError, match="costs"):
+    with pytest.raises(TypeError, match="costs must be a sheaflab.experiments.StepCosts"):
         widgets.ops_per_step_chart(costs=[1, 2])
-    with pytest.raises(ValueError, match="costs"):
-        widgets.ops_per_step_chart(costs={"sgd": COSTS["sgd"]})
-    bad = {"sgd": dict(COSTS["sgd"], update=(1.0, -1.0)), "sheaf": COSTS["sheaf"]}
-    with pytest.raises(ValueError, match=r"costs\['sgd'\]\['update'\]"):
-        widgets.ops_per_step_chart(costs=bad)
+    with pytest.raises(TypeError, match="costs"):
+        widgets.ops_per_step_chart(costs=RAW)          # the nested dicts of earlier versions
+    with pytest.raises(ValueError, match="trainer must be"):
+        COSTS.phases("adam")
     with pytest.raises(ValueError, match="costs"):
         widgets.ops_per_step_chart(costs=COSTS, sheaf=sheaflab.NeuralSheaf.random([2, 3, 1]))
 
@@ -277,14 +281,13 @@ def test_dashboard_live_moves_the_marker(history):
 
 
 def test_dashboard_rejects_bad_history(history):
-    with pytest.raises(TypeError, match="edge_discord"):
+    with pytest.raises(TypeError, match="history must be a sheaflab History"):
         widgets.discord_dashboard(object())
     with pytest.raises(TypeError, match="log_color"):
         widgets.discord_dashboard(history, log_color="yes")
-
-    class Empty:
-        edge_discord = np.zeros((0, 3))
-        residual = np.zeros(0)
-
-    with pytest.raises(ValueError, match="edge_discord"):
-        widgets.discord_dashboard(Empty())
+    with pytest.raises(ValueError, match="no epochs"):
+        widgets.discord_dashboard(sheaflab.History(history.edges))
+    X, Y = paraboloid(20, seed=1)
+    sgd = sheaflab.SGDTrainer(sheaflab.NeuralSheaf.random([2, 4, 1]), progress=False).fit(X, Y, 2)
+    with pytest.raises(ValueError, match="SGDTrainer"):
+        widgets.discord_dashboard(sgd)
