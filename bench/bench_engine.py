@@ -6,29 +6,17 @@ Run:  python bench/bench_engine.py
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 import sheaflab
+from sheaflab import measure
 from sheaflab.backprop import backprop_gradients
 from sheaflab.datasets import paraboloid
 
 
 def best_time(fn, min_total=0.3, repeats=5):
     """Best-of-``repeats`` seconds per call, each repeat looping for at least ``min_total`` s."""
-    fn()  # warm up
-    t0 = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - t0, 1e-7)
-    number = max(1, int(min_total / once))
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / number)
-    return best
+    return measure.best_time(fn, repeats=repeats, min_total=min_total)
 
 
 def row(dims, B, seed=0):
@@ -47,6 +35,7 @@ def row(dims, B, seed=0):
 
 
 def main():
+    sheaflab.tune_allocator()
     rows = [row([2, 30, 1], 300), row([2, 128, 128, 1], 300), row([2, 30, 1], 10_000)]
     head = (f"{'network':>16} {'B':>6} {'fwd+bwd':>9} {'direct':>9} {'diffusion':>10} "
             f"{'direct/fb':>9} {'diff/direct':>11} {'solves':>10} {'Euler':>6} {'kinks/ex':>8} {'agree':>6}")

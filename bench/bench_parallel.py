@@ -1,4 +1,4 @@
-"""Parallel fast phase (Prop. 12.6): serial vs joblib backends vs a per-example loop, side by side.
+"""Parallel fast phase (Proposition 6): serial vs joblib backends vs a per-example loop, side by side.
 
 [2,30,1] with He init on the paraboloid. Every row of one batch size is timed in the same run
 (best of several repeats) and compared with the serial ``fast_phase(n_jobs=1)``.
@@ -15,6 +15,7 @@ import joblib
 import numpy as np
 
 import sheaflab
+from sheaflab import measure
 from sheaflab.datasets import paraboloid
 from sheaflab.parallel import fast_phase
 
@@ -22,25 +23,8 @@ DIMS = [2, 30, 1]
 
 
 def best_times(fns, min_total=0.2, repeats=15):
-    """Best-of-``repeats`` seconds per call for each function, timed round-robin.
-
-    Interleaving the variants within every repeat means a burst of load from another process
-    penalises one repeat of all of them, not every repeat of one; the minimum filters it out.
-    """
-    numbers = []
-    for fn in fns:
-        fn()  # warm up (starts loky workers, thread pools)
-        t0 = time.perf_counter()
-        fn()
-        numbers.append(max(1, int(min_total / max(time.perf_counter() - t0, 1e-7))))
-    best = [np.inf] * len(fns)
-    for _ in range(repeats):
-        for k, (fn, number) in enumerate(zip(fns, numbers)):
-            t0 = time.perf_counter()
-            for _ in range(number):
-                fn()
-            best[k] = min(best[k], (time.perf_counter() - t0) / number)
-    return best
+    """Best seconds per call of each function, timed round-robin (see sheaflab.measure.best_times)."""
+    return measure.best_times(fns, repeats=repeats, min_total=min_total)
 
 
 def with_backend(backend, fn):
@@ -102,6 +86,7 @@ def limits(sheaf, B):
 
 
 def main():
+    sheaflab.tune_allocator()
     sheaf = sheaflab.NeuralSheaf.random(DIMS, seed=0)
     print(f"fast phase of {DIMS}, paraboloid, He init; {os.cpu_count()} cores; joblib {joblib.__version__}")
     print(f"{'B':>7}  {'variant':<38} {'time [ms]':>10} {'speedup':>8}")
