@@ -12,7 +12,6 @@ import os
 import time
 
 import joblib
-import numpy as np
 
 import sheaflab
 from sheaflab import measure

@@ -100,7 +100,7 @@ def equilibrium_figure(sheaf, eq, i: int = 0) -> "go.Figure":
     """Stalks and per-edge discords of example ``i`` of an Equilibrium: what the fast phase returns.
 
     Left: each vertex's stalk (x, z_l, a_l, target), units side by side; right: the norm of each
-    edge's discord. Kinks (units held at z = 0) are marked.
+    edge's discord. Kinks (units on z = 0) are marked.
     """
     c = eq.cochain
     fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38],

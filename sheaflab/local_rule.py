@@ -15,8 +15,6 @@ errors in place of the discords: :func:`outer_sums` serves both.
 
 from __future__ import annotations
 
-import numpy as np
-
 from .sheaf import Cochain, Discords, NeuralSheaf
 
 

@@ -46,7 +46,7 @@ def apply_style(fig, title: str, height: int, margin: dict | None = None, legend
 def require_plotting(module: str) -> None:
     """Raise a clear ImportError naming what ``module`` needs when plotly is not installed."""
     try:
-        import plotly  # noqa: F401
+        import plotly  # noqa: F401  (only whether it imports matters)
     except ImportError as exc:
         raise ImportError(f"{module} draws with plotly, which is not installed. Install the plotting "
                           "extra: pip install 'sheaflab[viz]' (plotly, ipywidgets, anywidget)") from exc

@@ -1,8 +1,6 @@
 """Shared fixtures: small networks and data with fixed seeds."""
 
 import numpy as np
-import pytest
-
 import sheaflab
 
 
@@ -24,6 +22,17 @@ def random_problem(dims, n=40, seed=0, bias=0.3, target_scale=2.0):
     return sheaf, X, Y
 
 
-@pytest.fixture
-def paraboloid():
-    return paraboloid_batch(64)
+def central_differences(objective, params, h=1e-6):
+    """Central finite differences of ``objective()`` in every entry of the arrays ``params`` (changed
+    in place and restored), as one flat vector in the order of ``sheaflab.flatten(params)``."""
+    out = []
+    for P in params:
+        for idx in np.ndindex(P.shape):
+            old = P[idx]
+            P[idx] = old + h
+            up = objective()
+            P[idx] = old - h
+            down = objective()
+            P[idx] = old
+            out.append((up - down) / (2 * h))
+    return np.array(out)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import sheaflab
-from conftest import random_problem
+from conftest import central_differences, random_problem
 from sheaflab.augment import (augmented_energy, augmented_gradients, reluctance_edges,
                               reluctance_energy)
 
@@ -18,26 +18,13 @@ def sq_norm(sheaf):
 
 
 def flat(gW, gb):
-    return np.concatenate([g.ravel() for g in gW + gb])
+    return sheaflab.flatten(gW + gb)
 
 
-def fd_regularized(sheaf, X, Y, lam, h=1e-6):
+def fd_regularized(sheaf, X, Y, lam):
     """Central differences of R(theta) + lam/2 ||theta||^2, R = sheaflab.residual."""
-    def objective():
-        return sheaflab.residual(sheaf, X, Y) + 0.5 * lam * sq_norm(sheaf)
-    out = []
-    for P in sheaf.weights + sheaf.biases:
-        G = np.zeros_like(P)
-        for idx in np.ndindex(P.shape):
-            old = P[idx]
-            P[idx] = old + h
-            up = objective()
-            P[idx] = old - h
-            down = objective()
-            P[idx] = old
-            G[idx] = (up - down) / (2 * h)
-        out.append(G)
-    return np.concatenate([g.ravel() for g in out])
+    return central_differences(lambda: sheaflab.residual(sheaf, X, Y) + 0.5 * lam * sq_norm(sheaf),
+                               sheaf.parameters)
 
 
 def test_reluctance_edges_records():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import sheaflab
-from conftest import paraboloid_batch, random_problem
+from conftest import central_differences, paraboloid_batch, random_problem
 
 
 def kink_network():
@@ -222,34 +222,13 @@ def test_local_rule_at_an_equilibrium_equals_the_rule_at_its_cochain():
 
 
 # ---------------------------------------------------------------------------------- gradients
-def _fd_gradient(sheaf, X, Y, h=1e-6):
-    """Central finite differences of R(theta) = mean equilibrium energy, every parameter."""
-    out = []
-    for params in (sheaf.weights, sheaf.biases):
-        grads = []
-        for P in params:
-            G = np.zeros_like(P)
-            for idx in np.ndindex(P.shape):
-                old = P[idx]
-                P[idx] = old + h
-                up = sheaflab.residual(sheaf, X, Y)
-                P[idx] = old - h
-                down = sheaflab.residual(sheaf, X, Y)
-                P[idx] = old
-                G[idx] = (up - down) / (2 * h)
-            grads.append(G)
-        out.append(grads)
-    return out
-
-
 @pytest.mark.parametrize("dims", [[2, 5, 1], [2, 4, 3, 2], [2, 4, 4, 4, 1]])
 def test_local_gradients_equal_finite_differences(dims):
     sheaf, X, Y = random_problem(dims, n=12, seed=3)
     eq = sheaflab.equilibrium(sheaf, X, Y)
     gW, gb = sheaflab.local_gradients(sheaf, eq)
-    fW, fb = _fd_gradient(sheaf, X, Y)
-    local = np.concatenate([g.ravel() for g in gW + gb])
-    fd = np.concatenate([g.ravel() for g in fW + fb])
+    fd = central_differences(lambda: sheaflab.residual(sheaf, X, Y), sheaf.parameters)
+    local = sheaflab.flatten(gW + gb)
     assert np.linalg.norm(local - fd) <= 1e-6 * np.linalg.norm(fd)
     assert [g.shape for g in gW] == [W.shape for W in sheaf.weights]
     assert [g.shape for g in gb] == [b.shape for b in sheaf.biases]

@@ -1,7 +1,5 @@
 """Trainers: Algorithm 12.4, the SGD baseline, optimizers, L2 by augmentation, the joint flow."""
 
-import warnings
-
 import numpy as np
 import pytest
 
@@ -10,8 +8,7 @@ from conftest import random_problem
 from sheaflab.datasets import paraboloid, paraboloid_grid
 
 
-def flat(params):
-    return np.concatenate([p.ravel() for p in params])
+flat = sheaflab.flatten
 
 
 @pytest.fixture
