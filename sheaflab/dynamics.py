@@ -191,8 +191,7 @@ class JointFlow:
         steps = positive(steps, "steps", integer=True)
         record_every = positive(record_every, "record_every", integer=True)
         if self.cochain is None or not np.array_equal(self.cochain.x, X):
-            self.cochain = self.sheaf.forward_cochain(X)
-            self.cochain.yhat = Y.copy()
+            self.cochain = self.sheaf.forward_cochain(X, Y)
         rec = {k: [] for k in ("step", "energy", "mse", "change")}
         params = self.sheaf.parameters
         last = self.steps + steps

@@ -249,12 +249,18 @@ class NeuralSheaf:
             raise ValueError(f"{name} must have shape ({B}, {self.dims[-1]}) to match X; got {Y.shape}")
         return Y
 
-    def forward_cochain(self, X) -> Cochain:
+    def forward_cochain(self, X, Y=None) -> Cochain:
         """The forward pass as a cochain: the zero-energy harmonic extension of the input.
 
-        X: (B, n_0). Returns a :class:`Cochain` with ``yhat = z_L``.
+        X: (B, n_0). Returns a :class:`Cochain` with ``yhat = z_L``; with targets Y (B, n_L) the output
+        stalk is pinned to them instead (a copy): the usual start of the two-sided problem, whose only
+        disagreeing edge is the output, with energy ``1/2 ||f(x) - y||^2`` per example.
         """
-        return self._forward_cochain(self.check_input(X))
+        X = self.check_input(X)
+        c = self._forward_cochain(X)
+        if Y is not None:
+            c.yhat = self.check_target(Y, X.shape[0]).copy()
+        return c
 
     def _forward_cochain(self, a: np.ndarray) -> Cochain:
         """:meth:`forward_cochain` without the argument check (``a`` is a valid (B, n_0) array)."""

@@ -99,13 +99,6 @@ def _problem(sheaf, X, Y, default_dims, default_data):
 
 
 # ============================================================================ 1. timescale diagram
-def _pinned_forward(sheaf, X, Y):
-    """The joint flow's starting cochain: the forward pass with the output stalk pinned to Y."""
-    c = sheaf.forward_cochain(X)
-    c.yhat = Y.copy()
-    return c
-
-
 def _timescale_traces(run: JointRun) -> list:
     """Traces of one joint-flow run as ``(trace, row, secondary_y)``: the example energies, their mean
     and the mean equilibrium energy vs fast time (row 1); train MSE and ``||theta - theta_0||`` vs
@@ -262,7 +255,7 @@ def timescale_diagram(sheaf=None, X=None, Y=None, eps_values=(0.3, 0.1, 0.03, 0.
     n_points = positive(n_points, "n_points", integer=True)
     # examples at evenly spaced ranks of the initial energy, from the largest (visible on a linear axis)
     B = X.shape[0]
-    E0 = sheaf.energy(_pinned_forward(sheaf, X, Y))
+    E0 = sheaf.energy(sheaf.forward_cochain(X, Y))
     ranks = np.unique(np.floor(np.arange(min(n_examples, B)) * B / min(n_examples, B)).astype(np.int64))
     examples = np.argsort(-E0, kind="stable")[ranks]
     scales = timescales(sheaf, X, Y)

@@ -169,3 +169,14 @@ def test_bad_inputs():
         sheaf.L_free([np.ones(5, bool)])
     with pytest.raises(ValueError, match="pinned must be one of"):
         sheaf.L_free([np.ones(4, bool)], pinned="output")
+
+
+def test_forward_cochain_with_the_output_pinned():
+    """Pinning yhat to Y on the forward pass leaves only the output edge disagreeing."""
+    sheaf, X, Y = random_problem([2, 5, 3, 2], n=7, seed=4)
+    c = sheaf.forward_cochain(X, Y)
+    assert c.yhat is not Y and np.array_equal(c.yhat, Y)
+    np.testing.assert_allclose(sheaf.energy(c), 0.5 * ((sheaf.forward(X) - Y) ** 2).sum(axis=1), rtol=1e-14)
+    assert np.all(sheaf.discord(c).norms()[:, :-1] == 0.0)
+    with pytest.raises(ValueError, match=r"Y must have shape \(7, 2\)"):
+        sheaf.forward_cochain(X, Y[:3])

@@ -47,8 +47,7 @@ def test_first_epoch_diagnostics_are_those_of_the_initial_weights(Trainer, task)
     sheaf, X, Y = task
     h = Trainer(sheaf, lr=0.01, progress=False).fit(X, Y, epochs=1)
     if Trainer is sheaflab.SGDTrainer:
-        c = sheaf.forward_cochain(X)
-        c.yhat = Y.copy()
+        c = sheaf.forward_cochain(X, Y)
         want_loss, want_disc = 0.5 * sheaf.mse(X, Y), sheaf.discord(c).norms().mean(axis=0)
     else:
         eq = sheaflab.equilibrium(sheaf, X, Y)
