@@ -29,3 +29,10 @@ __all__ = [
     "History", "JointFlow", "JointHistory", "SGDTrainer", "SheafTrainer", "TrainingDiverged",
     "tune_allocator", "augment", "datasets", "experiments", "measure", "parallel", "spectral",
 ]
+
+
+def __getattr__(name):
+    if name == "edge_gradients":   # the earlier name of local_gradients at a cochain
+        from .local_rule import edge_gradients
+        return edge_gradients
+    raise AttributeError(f"module 'sheaflab' has no attribute {name!r}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -81,6 +82,10 @@ class SlowdownRow:
     sgd_epochs: int | None
     sheaf_epochs: int | None
     ratio: float | None
+
+    def __getitem__(self, field: str):
+        """``row["ratio"]`` is ``row.ratio`` (rows were dicts before)."""
+        return getattr(self, field)
 
 
 def slowdown_study(configs, lr: float = 0.01, target_fraction: float = 0.25,
@@ -150,6 +155,10 @@ class RateRow:
     X: np.ndarray
     Y: np.ndarray
 
+    def __getitem__(self, field: str):
+        """``row["rate"]`` is ``row.rate`` (rows were dicts before)."""
+        return getattr(self, field)
+
 
 def rate_vs_n_train(n_trains=(16, 64, 256, 1024), dims=(2, 30, 1), lr: float = 0.01,
                     optimizer: str = "sgd", epochs: int = 1500, seed: int = 0, noise: float = 0.02,
@@ -176,10 +185,9 @@ def fit_inverse_n(n_trains, rates) -> tuple:
 
 
 # ---------------------------------------------------------------------------------- step costs
-@dataclass(frozen=True)
-class PhaseCost:
+class PhaseCost(NamedTuple):
     """One phase of a training step: ``count`` times per example per step, ``seconds`` measured
-    (best of several repeats) on the whole batch."""
+    (best of several repeats) on the whole batch. A named pair: ``count, seconds = cost`` works."""
 
     count: float
     seconds: float
@@ -194,16 +202,44 @@ class StepCosts:
         gradients (the local rule, in place of a backward pass), update, diagnostics (per-edge
         discords and the residual, read off the equilibrium);
     dims, batch_size, optimizer: the problem it was measured on.
-    The two dicts pair their phases by position.
+    The two dicts pair their phases by position. ``costs["sgd"]`` is ``costs.sgd`` (the earlier
+    nested-dict form reads the same way); :meth:`from_dict` builds one from that form.
     """
 
     sgd: dict
     sheaf: dict
-    dims: list
-    batch_size: int
-    optimizer: str
+    dims: list | None = None
+    batch_size: int | None = None
+    optimizer: str | None = None
 
     TRAINERS = ("sgd", "sheaf")
+
+    def __post_init__(self):
+        for key in self.TRAINERS:
+            phases = getattr(self, key)
+            if not isinstance(phases, dict) or not phases:
+                raise TypeError(f"costs[{key!r}] must be a non-empty dict phase -> (count, seconds)")
+            for name, cost in list(phases.items()):
+                arr = np.asarray(cost, dtype=np.float64) if isinstance(cost, (tuple, list)) else None
+                if arr is None or arr.shape != (2,) or not np.all(np.isfinite(arr)) or np.any(arr < 0):
+                    raise ValueError(f"costs[{key!r}][{name!r}] must be a pair (count, seconds) of "
+                                     f"finite non-negative numbers; got {cost!r}")
+                phases[name] = PhaseCost(float(arr[0]), float(arr[1]))
+        if len(self.sgd) != len(self.sheaf):
+            raise ValueError("costs['sgd'] and costs['sheaf'] must list the same number of phases")
+
+    @classmethod
+    def from_dict(cls, costs: dict) -> "StepCosts":
+        """From ``{"sgd": {phase: (count, seconds)}, "sheaf": {...}}`` (no problem attached)."""
+        if not isinstance(costs, dict):
+            raise TypeError(f"costs must be a StepCosts or a dict of its two trainers, got "
+                            f"{type(costs).__name__}")
+        if set(costs) != set(cls.TRAINERS):
+            raise ValueError(f"costs must have exactly the keys 'sgd' and 'sheaf'; got {sorted(costs)}")
+        return cls(dict(costs["sgd"]), dict(costs["sheaf"]))
+
+    def __getitem__(self, trainer: str) -> dict:
+        return self.phases(trainer)
 
     def phases(self, trainer: str) -> dict:
         """The {phase: PhaseCost} of ``trainer`` ("sgd" or "sheaf")."""
@@ -345,3 +381,12 @@ def algorithm_run(sheaf, X, Y, tau_c, lr, epochs) -> AlgorithmRun:
     return AlgorithmRun(float(tau_c), float(lr), epoch, epoch * float(lr),
                         np.concatenate([[sheaf.mse(X, Y)], h.train_mse]),
                         h.fast_iterations / X.shape[0], note)
+
+
+def __getattr__(name):
+    if name == "inverse_gap":   # the earlier name of the prediction a SlowdownRow carries
+        warnings.warn("sheaflab.experiments.inverse_gap(sheaf, X, Y) is "
+                      "mean(1 / sheaflab.spectral.equilibrium_gaps(sheaf, X, Y))", DeprecationWarning,
+                      stacklevel=2)
+        return lambda sheaf, X, Y: float(np.mean(1.0 / equilibrium_gaps(sheaf, X, Y)))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -120,7 +120,7 @@ def equilibrium_figure(sheaf, eq, i: int = 0) -> "go.Figure":
     kinks = [f"z_{l + 1}[{j}]" for l, k in enumerate(eq.kinks) for j in np.flatnonzero(k[i])]
     if kinks:
         fig.add_trace(go.Scatter(x=kinks, y=[0.0] * len(kinks), mode="markers", name="kink (z = 0)",
-                                 marker=dict(symbol="x", size=10, color="black")), row=1, col=1)
+                                 marker=dict(symbol="x", size=10, color=COLORS["kink"])), row=1, col=1)
     norms = eq.discord.norms()[i]
     fig.add_trace(go.Bar(x=[e.name for e in sheaf.edges], y=norms, name="‖discord‖",
                          marker_color=COLORS["sheaf"], showlegend=False), row=1, col=2)

@@ -60,3 +60,11 @@ def local_gradients(sheaf: NeuralSheaf, state, discord: Discords | None = None) 
     sum_W, sum_b = local_sums(sheaf, cochain, discord)
     B = cochain.batch_size
     return [g / B for g in sum_W], [g / B for g in sum_b]
+
+
+def edge_gradients(sheaf: NeuralSheaf, cochain: Cochain, discord: Discords | None = None) -> tuple:
+    """The earlier name of :func:`local_gradients` at a cochain (one rule, one implementation)."""
+    import warnings
+    warnings.warn("edge_gradients is local_gradients(sheaf, cochain); call that", DeprecationWarning,
+                  stacklevel=2)
+    return local_gradients(sheaf, cochain, discord)

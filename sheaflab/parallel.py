@@ -72,6 +72,9 @@ class BatchStats:
     iterations: int = 0
     n_unconverged: int = 0
 
+    def __radd__(self, other):
+        return self if isinstance(other, int) and other == 0 else NotImplemented   # sum(parts)
+
     def __add__(self, other: "BatchStats") -> "BatchStats":
         if not isinstance(other, BatchStats):
             return NotImplemented
@@ -120,6 +123,7 @@ def _chunk(sheaf, X, Y, kwargs, parent_pid) -> BatchStats:
     because ``warnings.catch_warnings`` is not thread-safe.
     """
     if os.getpid() != parent_pid:
+        tune_allocator()   # a worker process is tuned on its first chunk, as the parent was
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", _NONCONVERGED, RuntimeWarning)
             return _stats(sheaf, X, Y, kwargs)

@@ -222,7 +222,11 @@ class NeuralSheaf:
         return self.weights + self.biases
 
     def copy(self) -> "NeuralSheaf":
-        """An independent copy (the arrays are copied; they were checked when this sheaf was made)."""
+        """An independent copy, its arrays checked again (a user may have replaced some)."""
+        return NeuralSheaf([W.copy() for W in self.weights], [b.copy() for b in self.biases])
+
+    def _snapshot(self) -> "NeuralSheaf":
+        """An unchecked copy of the arrays, for results that remember their weights (cheap)."""
         new = NeuralSheaf.__new__(NeuralSheaf)
         new.weights = [W.copy() for W in self.weights]
         new.biases = [b.copy() for b in self.biases]

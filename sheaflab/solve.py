@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import choice, instance, positive
+from ._checks import choice, instance, moved, positive
 from .direct import KINK, one_hidden_scalar, scalar_case, walk
 from .dynamics import Trajectory, diffuse
 from .sheaf import Cochain, Discords, NeuralSheaf
@@ -72,6 +72,9 @@ class Equilibrium:
         """Return the network of this equilibrium; ``ValueError`` if ``sheaf`` (when given) has other
         weights than the ones it was solved with."""
         if sheaf is None:
+            if self.sheaf is None:
+                raise ValueError("this Equilibrium does not know its network (it was not made by "
+                                 f"sheaflab.equilibrium); pass {name}")
             return self.sheaf
         instance(sheaf, name, NeuralSheaf, "a sheaflab.NeuralSheaf")
         if self.sheaf is not None and not self.sheaf.same_parameters(sheaf):
@@ -175,9 +178,22 @@ def equilibrium(sheaf: NeuralSheaf, X, Y=None, method: str = "direct", tol: floa
     else:
         message = f"all {B} examples converged ({method}, at most {int(iters.max())} iterations)"
     return Equilibrium(c, energy, discord, converged, iters, c.patterns(), kinks, method, pinned,
-                       message, traj, sheaf.copy())
+                       message, traj, sheaf._snapshot())
 
 
 def residual(sheaf: NeuralSheaf, X, Y, **kwargs) -> float:
     """Mean equilibrium energy ``R(theta) = mean_i min E`` of a batch (both ends pinned)."""
     return float(equilibrium(sheaf, X, Y, **kwargs).energy.mean())
+
+
+# Names that lived here before the module split; they keep working, with a pointer to their home.
+_MOVED = {"local_gradients": "sheaflab.local_rule", "region_minimizer": "sheaflab.direct",
+          "flow_velocity": "sheaflab.dynamics", "euler_step": "sheaflab.dynamics"}
+
+
+def __getattr__(name):
+    if name == "edge_gradients":
+        return moved(__name__, "edge_gradients", "sheaflab.local_rule")
+    if name in _MOVED:
+        return moved(__name__, name, _MOVED[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,6 +20,8 @@ COLORS = {
     "weights": "#17becf",      # ||theta - theta_0||
     "fast": "#9467bd",         # fast-timescale marker
     "slow": "#8c564b",         # slow-timescale marker
+    "selection": "#e377c2",    # the selected epoch or step of a slider
+    "kink": "#222222",         # units on the kink z = 0
 }
 #: Individual examples drawn next to their mean.
 EXAMPLE_COLORS = ["#8DA0CB", "#66C2A5", "#E5C494", "#E78AC3", "#A6D854", "#B3B3B3"]

@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ._alloc import tune_allocator
-from ._checks import choice, instance, n_jobs as check_n_jobs, positive
+from ._checks import choice, instance, moved, n_jobs as check_n_jobs, positive
 from .augment import add_reluctance_gradients
 from .backprop import backprop_sums
 from .optim import make_optimizer
@@ -95,10 +95,12 @@ class History:
         self._columns = {name: [] for name in self.FIELDS}
 
     def append(self, **row) -> None:
-        """Add one epoch; ``row`` maps field names to values (``val_mse=None``: no validation set)."""
-        unknown = set(row) - set(self.FIELDS)
-        if unknown:
-            raise ValueError(f"unknown History fields {sorted(unknown)}; the fields are {self.FIELDS}")
+        """Add one epoch: a value for every field (``val_mse=None`` when there is no validation set),
+        so the columns never get out of step."""
+        if set(row) != set(self.FIELDS):
+            unknown, missing = sorted(set(row) - set(self.FIELDS)), sorted(set(self.FIELDS) - set(row))
+            raise ValueError(f"a History row needs exactly the fields {self.FIELDS}; unknown "
+                             f"{unknown}, missing {missing}")
         for name, value in row.items():
             if value is not None:
                 self._columns[name].append(value)
@@ -293,3 +295,16 @@ class SGDTrainer(_Trainer):
         if self.l2 == 0.0:
             return grads
         return [g + self.l2 * p for g, p in zip(grads, self.params)]
+
+
+def __getattr__(name):
+    # names that lived here before the module split
+    if name in ("JointFlow", "JointHistory"):
+        return moved(__name__, name, "sheaflab.dynamics")
+    if name == "mean_spectral_gap":
+        import warnings
+        warnings.warn("sheaflab.train.mean_spectral_gap(sheaf, X, Y) is "
+                      "sheaflab.spectral.equilibrium_gaps(sheaf, X, Y).mean()", DeprecationWarning,
+                      stacklevel=2)
+        return lambda sheaf, X, Y, **kw: float(equilibrium_gaps(sheaf, X, Y, **kw).mean())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

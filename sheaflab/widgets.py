@@ -331,10 +331,8 @@ _TRAINERS = (("sgd", "SGD (backprop)"), ("sheaf", "sheaf trainer (Algorithm 4)")
 
 
 def _check_costs(costs) -> StepCosts:
-    if not isinstance(costs, StepCosts):
-        raise TypeError("costs must be a sheaflab.experiments.StepCosts (what step_costs() returns), "
-                        f"got {type(costs).__name__}")
-    return costs
+    """A StepCosts, or the earlier nested-dict form turned into one (checked either way)."""
+    return costs if isinstance(costs, StepCosts) else StepCosts.from_dict(costs)
 
 
 def _phase_labels(costs: StepCosts) -> list:
@@ -366,8 +364,8 @@ def _ops_layout(costs: StepCosts) -> dict:
     """Title with the problem, the total measured time per step of each trainer and their ratio."""
     tot = {k: costs.total(k) * 1e6 for k in StepCosts.TRAINERS}
     ratio = f" ({tot['sheaf'] / tot['sgd']:.2g}× SGD)" if tot["sgd"] > 0 else ""
-    context = f"{costs.dims}, B = {costs.batch_size}, {costs.optimizer}"
-    return {"title.text": (f"One training step, phase by phase, {context}: SGD {tot['sgd']:.3g} µs, "
+    context = "" if costs.dims is None else f", {costs.dims}, B = {costs.batch_size}, {costs.optimizer}"
+    return {"title.text": (f"One training step, phase by phase{context}: SGD {tot['sgd']:.3g} µs, "
                            f"sheaf trainer {tot['sheaf']:.3g} µs{ratio}")}
 
 
@@ -421,11 +419,12 @@ def ops_per_step_chart(costs=None, sheaf=None, X=None, Y=None, optimizer: str = 
 
     widgets = _ipywidgets()
     fw = _figure_widget(fig)
-    width0 = costs.dims[1] if len(costs.dims) == 3 and costs.dims[1] in (10, 30, 100) else 30
+    dims = costs.dims or []
+    width0 = dims[1] if len(dims) == 3 and dims[1] in (10, 30, 100) else 30
     w = widgets.Dropdown(options=[10, 30, 100], value=width0, description="hidden width")
 
     def on_width(change):
-        new = _measure_costs(w.value, costs.optimizer)
+        new = _measure_costs(w.value, costs.optimizer or optimizer)
         with fw.batch_update():
             _assign(fw, 0, [t for t, _ in _ops_traces(new)])
             fw.update_layout(_ops_layout(new))
@@ -515,7 +514,7 @@ def _dashboard_marker(data: _Dashboard, at: int, x_ref: str, bar_title: int) -> 
     the bar chart (annotation number ``bar_title``)."""
     ep = int(data.epoch[at])
     return {"shapes": [dict(type="line", xref=x_ref, yref="paper", x0=ep, x1=ep, y0=0, y1=1,
-                            line=dict(color="#D62728", width=2))],
+                            line=dict(color=COLORS["selection"], width=2))],
             f"annotations[{bar_title}].text": f"per-edge discord at epoch {ep}"}
 
 

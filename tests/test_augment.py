@@ -1,4 +1,4 @@
-"""L2 regularization as reluctance edges (Def. 12.8): energy, gradient, weight-decay equivalence."""
+"""L2 regularization as reluctance edges (Definition 8): energy, gradient, weight-decay equivalence."""
 
 import numpy as np
 import pytest

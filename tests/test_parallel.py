@@ -1,4 +1,4 @@
-"""fast_phase: chunked and parallel reductions equal the serial batch (Prop. 12.6), on every backend."""
+"""fast_phase: chunked and parallel reductions equal the serial batch (Proposition 6), on every backend."""
 
 import re
 import warnings
@@ -178,7 +178,7 @@ def test_dask_backend_equals_serial(dask_client, case, request):
 
 
 def test_dask_fit_gives_the_serial_weights(dask_client, shallow):
-    """Prop. 12.6 end to end: a sheaf-trainer fit whose fast phase runs on a distributed.LocalCluster
+    """Proposition 6 end to end: a sheaf-trainer fit whose fast phase runs on a distributed.LocalCluster
     through joblib ends with the serial fit's weights, to 1e-12."""
     sheaf, X, Y = shallow
     serial = sheaflab.SheafTrainer(sheaf, lr=0.01, progress=False)

@@ -211,14 +211,22 @@ def test_equilibrium_remembers_its_weights():
         sheaflab.local_gradients(sheaf, eq)
     with pytest.raises(TypeError, match="state must be"):
         sheaflab.local_gradients(moved, [eq])
+    bare = sheaflab.Equilibrium(eq.cochain, eq.energy, eq.discord, eq.converged, eq.iterations,
+                                eq.patterns, eq.kinks, eq.method, eq.pinned, eq.message)
+    with pytest.raises(ValueError, match="does not know its network"):
+        bare.lambda_min()
 
 
 def test_local_rule_at_an_equilibrium_equals_the_rule_at_its_cochain():
-    sheaf, X, Y = random_problem([2, 6, 4, 2], n=15, seed=8)
-    eq = sheaflab.equilibrium(sheaf, X, Y)
-    for a, b in zip(sum(sheaflab.local_gradients(sheaf, eq), []),
-                    sum(sheaflab.local_gradients(sheaf, eq.cochain), [])):
-        np.testing.assert_array_equal(a, b)
+    """For [n, m, 1] the equilibrium's discords come from the scalar solve's closed forms; the rule
+    read off the stalks of its cochain (the coboundary recomputed) must agree with them."""
+    for dims, seed in (([2, 9, 1], 8), ([3, 30, 1], 9)):
+        sheaf, X, Y = random_problem(dims, n=25, seed=seed, bias=0.5)
+        eq = sheaflab.equilibrium(sheaf, X, Y)
+        assert sum(int(k.sum()) for k in eq.kinks) > 0        # kinks included
+        np.testing.assert_allclose(sheaflab.flatten(sum(sheaflab.local_gradients(sheaf, eq), [])),
+                                   sheaflab.flatten(sum(sheaflab.local_gradients(sheaf, eq.cochain), [])),
+                                   rtol=0, atol=1e-13)
 
 
 # ---------------------------------------------------------------------------------- gradients

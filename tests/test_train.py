@@ -1,10 +1,10 @@
-"""Trainers: Algorithm 12.4, the SGD baseline, optimizers, L2 by augmentation, the joint flow."""
+"""Trainers: Algorithm 4, the SGD baseline, optimizers, L2 by augmentation, the joint flow."""
 
 import numpy as np
 import pytest
 
 import sheaflab
-from conftest import random_problem
+from conftest import central_differences, random_problem
 from sheaflab.datasets import paraboloid, paraboloid_grid
 
 
@@ -60,10 +60,15 @@ def test_first_epoch_diagnostics_are_those_of_the_initial_weights(Trainer, task)
 def test_history_fields_are_declared():
     h = sheaflab.History(["affine_1", "output"])
     assert h.epochs == 0 and h.train_mse.shape == (0,) and h.edge_discord.shape == (0, 2)
-    h.append(train_mse=1.0, edge_discord=np.array([0.5, 0.25]), val_mse=None)
+    row = dict(train_mse=1.0, val_mse=None, loss=0.5, residual=0.5, edge_discord=np.array([0.5, 0.25]),
+               fast_iterations=3, fast_unconverged=0, wall_time=0.1, lambda_min=np.nan)
+    h.append(**row)
     assert h.epochs == 1 and h.val_mse.size == 0 and h.edge_discord.tolist() == [[0.5, 0.25]]
-    with pytest.raises(ValueError, match="unknown History fields"):
-        h.append(trian_mse=1.0)
+    with pytest.raises(ValueError, match=r"unknown \['trian_mse'\], missing \['train_mse'\]"):
+        h.append(**{("trian_mse" if k == "train_mse" else k): v for k, v in row.items()})
+    with pytest.raises(ValueError, match=r"missing \['loss'\]"):
+        h.append(**{k: v for k, v in row.items() if k != "loss"})
+    assert h.epochs == 1
     assert all(isinstance(getattr(sheaflab.History, name).__doc__, str)
                for name in sheaflab.History.FIELDS)
 
@@ -142,20 +147,13 @@ def test_plain_gd_step_is_the_local_rule(task):
 def test_sgd_gradient_matches_finite_differences():
     sheaf, X, Y = random_problem([2, 5, 3, 2], n=15, seed=2)
     loss, gW, gb = sheaflab.backprop_gradients(sheaf, X, Y)
-    assert loss == pytest.approx(0.5 * ((sheaf.forward(X) - Y) ** 2).sum(1).mean())
-    h, fd = 1e-6, []
-    for P in sheaf.weights + sheaf.biases:
-        G = np.zeros_like(P)
-        for idx in np.ndindex(P.shape):
-            old = P[idx]
-            P[idx] = old + h
-            up = 0.5 * ((sheaf.forward(X) - Y) ** 2).sum(1).mean()
-            P[idx] = old - h
-            down = 0.5 * ((sheaf.forward(X) - Y) ** 2).sum(1).mean()
-            P[idx] = old
-            G[idx] = (up - down) / (2 * h)
-        fd.append(G)
-    np.testing.assert_allclose(flat(gW + gb), flat(fd), rtol=1e-6, atol=1e-9)
+
+    def half_mse():
+        return 0.5 * ((sheaf.forward(X) - Y) ** 2).sum(1).mean()
+
+    assert loss == pytest.approx(half_mse())
+    np.testing.assert_allclose(flat(gW + gb), central_differences(half_mse, sheaf.parameters),
+                               rtol=1e-6, atol=1e-9)
 
 
 @pytest.mark.parametrize("name", ["sgd", "momentum", "adam"])
@@ -183,7 +181,7 @@ def test_momentum_and_adam_match_their_formulas():
 
 
 def test_l2_by_reluctance_edges_equals_weight_decay(task):
-    """Def. 12.8: the sheaf trainer reads the L2 term off reluctance edges; SGD adds weight decay."""
+    """Definition 8: the sheaf trainer reads the L2 term off reluctance edges; SGD adds weight decay."""
     sheaf, X, Y = task
     lam, lr = 0.1, 0.05
     eq = sheaflab.equilibrium(sheaf, X, Y)
@@ -268,8 +266,8 @@ def test_trainer_argument_errors(task):
         tr.fit(X, Y, epochs=1, X_val=np.ones((3, 3)), Y_val=np.ones((3, 1)))
 
 
-def test_joint_flow_approaches_algorithm_12_4_as_eps_shrinks():
-    """Prop. 12.2: run both to the same slow time T; the gap to Algorithm 12.4 (plain GD with step
+def test_joint_flow_approaches_algorithm_4_as_eps_shrinks():
+    """Proposition 2: run both to the same slow time T; the gap to Algorithm 4 (plain GD with step
     eta_theta, exact fast phase) shrinks linearly with eps."""
     X, Y = paraboloid_grid(4)
     sheaf = sheaflab.NeuralSheaf.random([2, 4, 1], seed=0)

@@ -50,7 +50,7 @@ def timescale_fig():
 
 
 def group(fig, g):
-    """Trace indices of the slider's visibility group ``g`` (the Algorithm 12.4 curve excluded)."""
+    """Trace indices of the slider's visibility group ``g`` (the Algorithm 4 curve excluded)."""
     vis = fig.layout.sliders[0].steps[g].args[0]["visible"]
     return [i for i, v in enumerate(vis[:-1]) if v]
 
@@ -68,7 +68,7 @@ def test_timescale_slider_has_one_step_per_eps(timescale_fig):
     groups = [group(timescale_fig, g) for g in range(len(EPS))]
     assert len({len(g) for g in groups}) == 1                    # same traces per eps
     assert not set(groups[0]) & set(groups[1])                   # disjoint groups
-    assert timescale_fig.data[-1].visible is not False           # Alg. 12.4 always shown
+    assert timescale_fig.data[-1].visible is not False           # Algorithm 4 always shown
     assert sum(len(g) for g in groups) + 1 == len(timescale_fig.data)
     serialises(timescale_fig)
 
@@ -214,12 +214,21 @@ def test_ops_chart_measures_by_default_and_live_remeasures():
 
 
 def test_ops_chart_rejects_bad_costs():
-    with pytest.raises(TypeError, match="costs must be a sheaflab.experiments.StepCosts"):
+    with pytest.raises(TypeError, match="costs must be a StepCosts"):
         widgets.ops_per_step_chart(costs=[1, 2])
-    with pytest.raises(TypeError, match="costs"):
-        widgets.ops_per_step_chart(costs=RAW)          # the nested dicts of earlier versions
+    with pytest.raises(ValueError, match="costs"):
+        widgets.ops_per_step_chart(costs={"sgd": RAW["sgd"]})
+    bad = {"sgd": dict(RAW["sgd"], update=(1.0, -1.0)), "sheaf": RAW["sheaf"]}
+    with pytest.raises(ValueError, match=r"costs\['sgd'\]\['update'\]"):
+        widgets.ops_per_step_chart(costs=bad)
+    with pytest.raises(ValueError, match="same number of phases"):
+        StepCosts(sgd=dict(RAW["sgd"]), sheaf={"fast phase": (1.0, 1e-4)})
     with pytest.raises(ValueError, match="trainer must be"):
         COSTS.phases("adam")
+    # the earlier nested-dict form still draws the same bars, without a problem in the title
+    old = widgets.ops_per_step_chart(costs=RAW)
+    assert [list(t.y) for t in old.data] == [list(t.y) for t in widgets.ops_per_step_chart(costs=COSTS).data]
+    assert "B =" not in old.layout.title.text
     with pytest.raises(ValueError, match="costs"):
         widgets.ops_per_step_chart(costs=COSTS, sheaf=sheaflab.NeuralSheaf.random([2, 3, 1]))
 
