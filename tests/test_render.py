@@ -9,6 +9,14 @@ reach 127.0.0.1 and nothing else: host names resolve to nothing and every other 
 dead proxy, so a page that needs a CDN fails here. ``test_network_is_blocked`` proves it with local
 servers that the browser must not reach.
 
+When this session's nbval runs the book's notebooks (the full test command does), the build does
+not execute them again: the root conftest.py saves each notebook as nbval executed it in
+``_build/executed/``, and the book is built (same flags, into the same ``_build/html``) from a copy
+of its sources in ``_build/render-src/`` holding those notebooks, marked not to be executed. The
+module's tests are marked ``after_notebooks`` and wait for them; a notebook that failed under nbval
+fails the build rather than being rendered from partial outputs. Run alone, the module builds
+from the sources as above.
+
 Screenshots land in ``_build/test-artifacts/``: ``<page>.png`` (the page) and ``<page>-figN.png``
 (each plotly figure), next to ``build.log``. Without chromium (``bash .ci/browser.sh`` installs it)
 the tests skip, except under ``CI=true`` where they fail.
@@ -33,9 +41,13 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import pytest
+
+# After every notebook: the book is built from the notebooks nbval executed in this session.
+pytestmark = pytest.mark.after_notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "_build"
@@ -44,6 +56,9 @@ ARTIFACTS = BUILD / "test-artifacts"
 BUILD_OK = ARTIFACTS / "build-ok.json"
 #: What the book is built from: a change to any of these rebuilds it.
 SOURCES = ["_config.yml", "_toc.yml", "book", "labs", "sheaflab"]
+#: What jupyter-book reads, copied to STAGE for a build from nbval's executed notebooks.
+BOOK_SOURCES = ["_config.yml", "_toc.yml", "book", "labs"]
+STAGE = BUILD / "render-src"
 
 #: Pages to open (paths under _build/html). Every built page that shows a plotly figure or a widget
 #: must be listed: test_every_figure_page_is_checked fails otherwise.
@@ -72,6 +87,7 @@ BUILT_IN_WIDGET_MODULES = {"@jupyter-widgets/base", "@jupyter-widgets/controls",
 BROWSER_REQUESTS = ("/favicon.ico",)
 
 BUILD_TIMEOUT = 1200  # seconds; notebooks are executed (the build takes about 2 minutes)
+NOTEBOOK_WAIT = 1200  # seconds to wait for the notebooks nbval executes in the other worker
 PAGE_TIMEOUT = 45  # seconds for a page to load and draw
 WINDOW = (1280, 2000)
 
@@ -115,9 +131,47 @@ def chromium_path():
     return path
 
 
+def book_notebooks() -> list[str]:
+    """The notebooks the book builds (every one under book/ and labs/), relative to ROOT."""
+    return sorted(p.relative_to(ROOT).as_posix() for d in ("book", "labs")
+                  for p in (ROOT / d).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+
+
+def _stage(reused: list[str], nbval_run) -> Path:
+    """A copy of the book's sources in which each notebook in reused is the one nbval executed in
+    this session, marked not to be executed again (myst-nb's notebook-level execution_mode)."""
+    if STAGE.exists():
+        shutil.rmtree(STAGE)
+    for name in BOOK_SOURCES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, STAGE / name,
+                            ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+        else:
+            STAGE.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, STAGE / name)
+    for rel in reused:
+        # json, not nbformat (which sorts keys): the outputs keep the kernel's key order.
+        nb = json.loads(nbval_run.export(rel).read_text(encoding="utf-8"))
+        nb["metadata"].setdefault("mystnb", {})["execution_mode"] = "off"
+        (STAGE / rel).write_text(json.dumps(nb, ensure_ascii=False, indent=1), encoding="utf-8")
+    return STAGE
+
+
+def _executed_by_build(log: Path, source: Path) -> list[str]:
+    """The notebooks (relative to the book root) that myst-nb executed, from its build log."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", log.read_text(errors="replace"))
+    found = set()
+    for path in re.findall(r"^(\S+\.ipynb): Executing notebook", text, flags=re.MULTILINE):
+        path = Path(path)
+        found.add((path if not path.is_absolute() else path.relative_to(source)).as_posix())
+    return sorted(found)
+
+
 @pytest.fixture(scope="module")
-def built_book(chromium_path):
-    """_build/html, rebuilt when missing, older than a source, or left by a failed build."""
+def built_book(chromium_path, nbval_run):
+    """_build/html, rebuilt when missing, older than a source, or left by a failed build; from
+    the notebooks nbval executed in this session where it runs them all, else by executing them."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     fresh = (
         (HTML / "index.html").is_file()
@@ -129,7 +183,27 @@ def built_book(chromium_path):
         log = ARTIFACTS / "build.log"
         # --all: Sphinx re-reads only changed pages, so a change to sheaflab or to the book's
         # extension would otherwise leave pages (and their executed outputs) stale.
-        cmd = [_jupyter_book(), "build", ".", "--all", "-W", "-n", "--keep-going"]
+        flags = ["--all", "-W", "-n", "--keep-going"]
+        reused = [nb for nb in book_notebooks() if nb in nbval_run.collected]
+        if reused:
+            statuses = nbval_run.statuses(reused, NOTEBOOK_WAIT)
+            failed = {nb: s["failed"] for nb, s in statuses.items() if s["failed"]}
+            if failed:
+                pytest.fail("not building the book from partial outputs: these notebooks failed "
+                            "under nbval in this session (their cell reports give the cause):\n"
+                            + "\n".join(f"{nb}: {'; '.join(f)}" for nb, f in failed.items()))
+            for nb in [nb for nb in reused if statuses[nb]["incomplete"]]:
+                warnings.warn(f"{nb} is executed again by the book build: "
+                              + "; ".join(statuses[nb]["incomplete"]))
+                reused.remove(nb)
+            source = _stage(reused, nbval_run)
+            # The notebooks ran on the sources as they were when this session started.
+            inputs_read = nbval_run.started
+            cmd = [_jupyter_book(), "build", source.relative_to(ROOT).as_posix(),
+                   "--path-output", ".", *flags]
+        else:
+            source, inputs_read = ROOT, time.time()
+            cmd = [_jupyter_book(), "build", ".", *flags]
         start = time.monotonic()
         with log.open("w") as out:
             try:
@@ -143,7 +217,17 @@ def built_book(chromium_path):
         if proc.returncode != 0 or "build succeeded" not in text:
             pytest.fail(f"book build failed (exit {proc.returncode}): {' '.join(cmd)}\n"
                         f"log: {log}\n" + _tail(log))
-        BUILD_OK.write_text(json.dumps({"seconds": round(seconds, 1), "command": cmd}))
+        executed = _executed_by_build(log, source)
+        twice = sorted(set(executed) & set(reused))
+        if twice:
+            pytest.fail(f"the build executed notebooks that nbval executed already: {twice}")
+        for rel in reused:  # the download button serves the committed notebook, as in the book
+            if (HTML / "_sources" / rel).is_file():
+                shutil.copy2(ROOT / rel, HTML / "_sources" / rel)
+        BUILD_OK.write_text(json.dumps({
+            "seconds": round(seconds, 1), "command": cmd, "from_nbval": reused,
+            "executed_by_build": executed, "nbval_run": nbval_run.id if reused else None}))
+        os.utime(BUILD_OK, (inputs_read, inputs_read))  # a source changed since then is newer
     return HTML
 
 
