@@ -390,3 +390,84 @@ def __getattr__(name):
                       stacklevel=2)
         return lambda sheaf, X, Y: float(np.mean(1.0 / equilibrium_gaps(sheaf, X, Y)))
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# ---------------------------------------------------------------------------------- rescaling symmetry
+def rescaled(sheaf: NeuralSheaf, c: float, layer: int = 1) -> NeuralSheaf:
+    """The network ``(W_l / c, b_l / c, c W_{l+1})`` for ``l = layer``: the same function (ReLU is
+    positively homogeneous), a different sheaf. ``c > 0``; ``1 <= layer < depth``."""
+    instance(sheaf, "sheaf", NeuralSheaf, "a sheaflab.NeuralSheaf")
+    c = positive(c, "c")
+    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 1 <= layer < sheaf.depth:
+        raise ValueError(f"layer must be a hidden layer, 1 .. {sheaf.depth - 1}; got {layer!r}")
+    new = sheaf.copy()
+    new.weights[layer - 1] /= c
+    new.biases[layer - 1] /= c
+    new.weights[layer] *= c
+    return new
+
+
+@dataclass
+class RescalingRow:
+    """One point of :func:`rescaling_curve`: the factor ``c``; the mean equilibrium energy
+    ``residual`` (mean R); ``first_edges``, the part of it on the edges ``affine_l`` and ``relu_l``
+    (which scales as ``1/c^2`` when the cochain is rescaled with the weights); and the training MSE
+    ``mse`` (the same for every ``c``)."""
+
+    c: float
+    residual: float
+    first_edges: float
+    mse: float
+
+
+def rescaling_curve(sheaf: NeuralSheaf, X, Y, cs, layer: int = 1) -> list:
+    """Mean R and MSE of :func:`rescaled` networks, one :class:`RescalingRow` per ``c`` in ``cs``."""
+    rows = []
+    for c in cs:
+        net = rescaled(sheaf, c, layer)
+        eq = equilibrium(net, X, Y)
+        e = eq.discord.energies()
+        names = [edge.name for edge in net.edges]
+        first = e[:, names.index(f"affine_{layer}")] + e[:, names.index(f"relu_{layer}")]
+        rows.append(RescalingRow(float(c), float(eq.energy.mean()), float(first.mean()), net.mse(X, Y)))
+    return rows
+
+
+@dataclass
+class WeightDrift:
+    """Norm of the output weights over training, for the sheaf trainer and SGD from one start.
+
+    epoch: (k,) epochs at which the norms were read (0 = the start); sheaf, sgd: (k,) ``||W_L||``
+    (Frobenius) of each trainer's network; l2: the reluctance-edge weight both trainers used;
+    sheaf_mse, sgd_mse: (k,) their training MSE at the same epochs.
+    """
+
+    epoch: np.ndarray
+    sheaf: np.ndarray
+    sgd: np.ndarray
+    sheaf_mse: np.ndarray
+    sgd_mse: np.ndarray
+    l2: float
+
+
+def output_weight_drift(sheaf: NeuralSheaf, X, Y, lr: float = 0.01, epochs: int = 2000,
+                        every: int = 100, optimizer: str = "sgd", l2: float = 0.0) -> WeightDrift:
+    """Train both trainers from ``sheaf`` (full batch, same ``lr``, ``optimizer`` and ``l2``) and read
+    ``||W_L||`` every ``every`` epochs: gradient descent on R drifts along the rescaling symmetry,
+    which grows the output weights; reluctance edges (``l2 > 0``) hold it back."""
+    epochs = positive(epochs, "epochs", integer=True)
+    every = positive(every, "every", integer=True)
+    trainers = {"sheaf": SheafTrainer(sheaf, lr=lr, optimizer=optimizer, l2=l2),
+                "sgd": SGDTrainer(sheaf, lr=lr, optimizer=optimizer, l2=l2)}
+    marks = [0]
+    norms = {k: [float(np.linalg.norm(sheaf.weights[-1]))] for k in trainers}
+    mses = {k: [sheaf.mse(X, Y)] for k in trainers}
+    while marks[-1] < epochs:
+        k = min(every, epochs - marks[-1])
+        for name, tr in trainers.items():
+            h = tr.fit(X, Y, epochs=k, progress=False)
+            norms[name].append(float(np.linalg.norm(tr.sheaf.weights[-1])))
+            mses[name].append(float(h.train_mse[-1]))
+        marks.append(marks[-1] + k)
+    return WeightDrift(np.array(marks), np.array(norms["sheaf"]), np.array(norms["sgd"]),
+                       np.array(mses["sheaf"]), np.array(mses["sgd"]), float(l2))

@@ -127,3 +127,68 @@ def equilibrium_figure(sheaf, eq, i: int = 0) -> "go.Figure":
     fig.update_xaxes(tickangle=-60, tickfont=dict(size=8), row=1, col=1)
     return _style(fig, f"Example {i}: energy {eq.energy[i]:.4g}, {int(eq.iterations[i])} region solve(s)",
                   height=440)
+
+
+def slowdown_factor_figure(rows: list, factors) -> go.Figure:
+    """Measured slowdown against two predictions, side by side: the closed-form step factor ``2 D``
+    (left) and ``1 / lambda_min`` (right), one marker per configuration.
+
+    rows: :class:`~sheaflab.experiments.SlowdownRow` list (rows without a ratio are left out);
+    factors: the step factor of each row, in the same order (NaN where it does not apply).
+    """
+    factors = np.asarray(factors, dtype=np.float64)
+    keep = [i for i, r in enumerate(rows) if r.ratio is not None and np.isfinite(factors[i])]
+    y = np.array([rows[i].ratio for i in keep])
+    text = [f"{rows[i].dims}, scale {rows[i].scale:g}, n {rows[i].n_train}, SGD {rows[i].sgd_epochs} "
+            "epochs" for i in keep]
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.08,
+                        subplot_titles=("against the step factor 2D (closed form)",
+                                        "against 1/λ_min(L_free)"))
+    for col, x in ((1, factors[keep]), (2, np.array([rows[i].inv_lambda_min for i in keep]))):
+        fig.add_trace(go.Scatter(x=x, y=y, mode="markers", text=text, name="configuration",
+                                 marker=dict(size=10, color=COLORS["sheaf"]), showlegend=col == 1,
+                                 hovertemplate="%{text}<br>x %{x:.2f}<br>slowdown %{y:.2f}<extra></extra>"),
+                      row=1, col=col)
+        span = np.linspace(0, 1.1 * max(x.max(), y.max()), 50)
+        fig.add_trace(go.Scatter(x=span, y=span, mode="lines", name="slowdown = prediction",
+                                 line=dict(dash="dash", color=COLORS["prediction"]), showlegend=col == 1),
+                      row=1, col=col)
+    fig.update_xaxes(title_text="2D, mean over the examples", row=1, col=1)
+    fig.update_xaxes(title_text="1/λ_min, mean over the examples", row=1, col=2)
+    fig.update_yaxes(title_text="measured slowdown (epochs, sheaf / SGD)", row=1, col=1)
+    return _style(fig, "What sets the slowdown at one learning rate", height=430)
+
+
+def rescaling_figure(rows: list) -> go.Figure:
+    """Mean R, its share on the first affine and ReLU edges, and the MSE along the rescaling
+    ``(W_1 / c, b_1 / c, c W_2)``: rows from :func:`~sheaflab.experiments.rescaling_curve`."""
+    c = np.array([r.c for r in rows])
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Scatter(x=c, y=[r.residual for r in rows], mode="lines+markers",
+                             name="mean R (relaxed energy)", line=dict(color=COLORS["sheaf"])))
+    fig.add_trace(go.Scatter(x=c, y=[r.first_edges for r in rows], mode="lines+markers",
+                             name="its part on affine_1 and relu_1",
+                             line=dict(color=COLORS["equilibrium"], dash="dot")))
+    fig.add_trace(go.Scatter(x=c, y=[r.mse for r in rows], mode="lines", name="MSE (right axis)",
+                             line=dict(color=COLORS["sgd"], dash="dash")), secondary_y=True)
+    fig.update_xaxes(type="log", title="rescaling factor c")
+    fig.update_yaxes(type="log", title="mean R", secondary_y=False)
+    fig.update_yaxes(title="training MSE", secondary_y=True, showgrid=False)
+    return _style(fig, "Same function, smaller relaxed energy: R along the ReLU rescaling", height=420)
+
+
+def drift_figure(drifts: list) -> go.Figure:
+    """Output-weight norm against training MSE as training proceeds, sheaf trainer (solid) and SGD
+    (dashed), one pair per :class:`~sheaflab.experiments.WeightDrift` (labelled by its ``l2``)."""
+    fig = go.Figure()
+    for k, d in enumerate(drifts):
+        dash = ("solid", "dot", "dashdot")[k % 3]
+        for name, norm, mse, color in (("sheaf trainer", d.sheaf, d.sheaf_mse, COLORS["sheaf"]),
+                                       ("SGD", d.sgd, d.sgd_mse, COLORS["sgd"])):
+            fig.add_trace(go.Scatter(x=mse[1:], y=norm[1:], mode="lines+markers", text=d.epoch[1:],
+                                     name=f"{name}, l2 = {d.l2:g}", line=dict(color=color, dash=dash),
+                                     hovertemplate="epoch %{text}<br>MSE %{x:.4g}<br>‖W_L‖ %{y:.4g}"
+                                                   "<extra></extra>"))
+    fig.update_xaxes(type="log", autorange="reversed", title="training MSE (training runs to the right)")
+    fig.update_yaxes(title="‖W_L‖ (output weights)")
+    return _style(fig, "Output weights at equal fit: the drift along the rescaling", height=420)

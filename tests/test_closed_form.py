@@ -1,0 +1,66 @@
+"""Closed forms of one hidden layer, and the rescaling symmetry of the relaxed energy."""
+
+import numpy as np
+import pytest
+
+import sheaflab
+from conftest import random_problem
+from sheaflab import closed_form, experiments
+from sheaflab.datasets import paraboloid
+
+
+@pytest.mark.parametrize("dims, seed, bias", [([2, 30, 1], 0, 0.0), ([3, 12, 1], 1, 0.5), ([2, 5, 1], 2, 0.5)])
+def test_closed_form_residual_equals_the_direct_solve(dims, seed, bias):
+    sheaf, X, Y = random_problem(dims, n=200, seed=seed, bias=bias)
+    eq = sheaflab.equilibrium(sheaf, X, Y)
+    R = closed_form.residual(sheaf, X, Y, eq.patterns[0], eq.kinks[0])
+    np.testing.assert_allclose(R, eq.energy, rtol=1e-12, atol=1e-13)
+    if bias:
+        assert eq.kinks[0].any()                     # the kink terms are exercised
+
+
+def test_no_kinks_gives_the_short_form_and_the_first_layer_gradient_ratio():
+    """R = (f - y)^2 / (4 D) without kinks, and then grad_{W_1} R = grad_{W_1} (1/2 (f - y)^2) / (2 D)."""
+    sheaf = sheaflab.NeuralSheaf([np.array([[1.0, -0.5], [0.5, 1.0], [0.3, 0.2]]), np.array([[1.0, -1.5, 0.7]])],
+                                 [np.array([0.1, -0.2, -2.0]), np.array([0.0])])
+    X, Y = np.array([[1.0, 0.5]]), np.array([[1.0]])
+    eq = sheaflab.equilibrium(sheaf, X, Y)
+    assert not eq.kinks[0].any() and eq.patterns[0].tolist() == [[True, True, False]]
+    f = sheaf.forward(X)[0, 0]
+    D = 1 + 1.0 + 1.5 ** 2 + 0.5 * 0.7 ** 2
+    assert eq.energy[0] == pytest.approx((f - 1.0) ** 2 / (4 * D), rel=1e-13)
+    gR = sheaflab.local_gradients(sheaf, eq)[0][0]
+    gL = sheaflab.backprop_gradients(sheaf, X, Y)[1][0]
+    np.testing.assert_allclose(gR, gL / (2 * D), rtol=1e-12)
+    assert closed_form.step_factor(sheaf, X, Y) == pytest.approx(2 * D)
+
+
+def test_closed_form_rejects_other_shapes():
+    with pytest.raises(ValueError, match=r"\[n_0, n_1, 1\]"):
+        closed_form.step_factor(sheaflab.NeuralSheaf.random([2, 3, 3, 1]), np.ones((2, 2)), np.ones((2, 1)))
+
+
+def test_rescaling_keeps_the_function_and_lowers_R():
+    """(W_1/c, b_1/c, c W_2): same MSE, R falls, and dR/dc = -2 E(affine_1 + relu_1) at c = 1."""
+    sheaf, X, Y = random_problem([2, 12, 6, 1], n=50, seed=3)
+    for layer in (1, 2):
+        rows = experiments.rescaling_curve(sheaf, X, Y, [1 - 1e-5, 1.0, 1 + 1e-5, 4.0], layer=layer)
+        assert np.ptp([r.mse for r in rows]) < 1e-10 * rows[0].mse
+        assert rows[3].residual < rows[1].residual
+        slope = (rows[2].residual - rows[0].residual) / 2e-5
+        assert slope == pytest.approx(-2 * rows[1].first_edges, rel=1e-5)
+    with pytest.raises(ValueError, match="layer must be a hidden layer"):
+        experiments.rescaled(sheaf, 2.0, layer=3)
+    with pytest.raises(ValueError, match="c must be"):
+        experiments.rescaled(sheaf, -1.0)
+
+
+def test_output_weight_drift_records_both_trainers():
+    X, Y = paraboloid(40, noise=0.02, seed=0)
+    sheaf = sheaflab.NeuralSheaf.random([2, 8, 1], seed=0)
+    d = experiments.output_weight_drift(sheaf, X, Y, lr=0.02, epochs=60, every=25)
+    assert d.epoch.tolist() == [0, 25, 50, 60]
+    assert d.sheaf[0] == d.sgd[0] == pytest.approx(np.linalg.norm(sheaf.weights[-1]))
+    tr = sheaflab.SheafTrainer(sheaf, lr=0.02, optimizer="sgd", progress=False)
+    tr.fit(X, Y, epochs=60)
+    assert d.sheaf[-1] == pytest.approx(np.linalg.norm(tr.sheaf.weights[-1]), rel=1e-12)
