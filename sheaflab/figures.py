@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .style import COLORS, LEGEND_TOP, apply_style, require_plotting, trainer_color
+from .style import COLORS, LEGEND_BELOW, LEGEND_TOP, apply_style, require_plotting, trainer_color
 
 require_plotting("sheaflab.figures")
 import plotly.graph_objects as go  # noqa: E402
@@ -156,7 +156,8 @@ def slowdown_factor_figure(rows: list, factors) -> go.Figure:
     fig.update_xaxes(title_text="2D, mean over the examples", row=1, col=1)
     fig.update_xaxes(title_text="1/λ_min, mean over the examples", row=1, col=2)
     fig.update_yaxes(title_text="measured slowdown (epochs, sheaf / SGD)", row=1, col=1)
-    return _style(fig, "What sets the slowdown at one learning rate", height=430)
+    _style(fig, "What sets the slowdown at one learning rate", height=460)
+    return fig.update_layout(legend=LEGEND_BELOW, margin=dict(b=110))
 
 
 def rescaling_figure(rows: list) -> go.Figure:
@@ -173,8 +174,10 @@ def rescaling_figure(rows: list) -> go.Figure:
                              line=dict(color=COLORS["sgd"], dash="dash")), secondary_y=True)
     fig.update_xaxes(type="log", title="rescaling factor c")
     fig.update_yaxes(type="log", title="mean R", secondary_y=False)
-    fig.update_yaxes(title="training MSE", secondary_y=True, showgrid=False)
-    return _style(fig, "Same function, smaller relaxed energy: R along the ReLU rescaling", height=420)
+    top = 1.5 * max(r.mse for r in rows)
+    fig.update_yaxes(title="training MSE", secondary_y=True, showgrid=False, range=[0, top])
+    _style(fig, "Same function, smaller relaxed energy: R along the ReLU rescaling", height=460)
+    return fig.update_layout(legend=LEGEND_BELOW, margin=dict(b=110))
 
 
 def drift_figure(drifts: list) -> go.Figure:
@@ -185,10 +188,11 @@ def drift_figure(drifts: list) -> go.Figure:
         dash = ("solid", "dot", "dashdot")[k % 3]
         for name, norm, mse, color in (("sheaf trainer", d.sheaf, d.sheaf_mse, COLORS["sheaf"]),
                                        ("SGD", d.sgd, d.sgd_mse, COLORS["sgd"])):
-            fig.add_trace(go.Scatter(x=mse[1:], y=norm[1:], mode="lines+markers", text=d.epoch[1:],
+            fig.add_trace(go.Scatter(x=mse[1:], y=norm[1:], mode="lines", text=d.epoch[1:],
                                      name=f"{name}, l2 = {d.l2:g}", line=dict(color=color, dash=dash),
                                      hovertemplate="epoch %{text}<br>MSE %{x:.4g}<br>‖W_L‖ %{y:.4g}"
                                                    "<extra></extra>"))
     fig.update_xaxes(type="log", autorange="reversed", title="training MSE (training runs to the right)")
     fig.update_yaxes(title="‖W_L‖ (output weights)")
-    return _style(fig, "Output weights at equal fit: the drift along the rescaling", height=420)
+    _style(fig, "Output weights at equal fit: the drift along the rescaling", height=460)
+    return fig.update_layout(legend=LEGEND_BELOW, margin=dict(b=120))

@@ -27,6 +27,8 @@ COLORS = {
 EXAMPLE_COLORS = ["#8DA0CB", "#66C2A5", "#E5C494", "#E78AC3", "#A6D854", "#B3B3B3"]
 #: A horizontal legend above the plot area, right-aligned.
 LEGEND_TOP = dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0)
+#: A horizontal legend under the plot area, clear of the title and of plotly's mode bar.
+LEGEND_BELOW = dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0.0)
 MARGIN = dict(l=70, r=30, t=90, b=60)
 
 
