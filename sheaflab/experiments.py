@@ -471,3 +471,13 @@ def output_weight_drift(sheaf: NeuralSheaf, X, Y, lr: float = 0.01, epochs: int 
         marks.append(marks[-1] + k)
     return WeightDrift(np.array(marks), np.array(norms["sheaf"]), np.array(norms["sgd"]),
                        np.array(mses["sheaf"]), np.array(mses["sgd"]), float(l2))
+
+
+def epoch_ratio_curve(sheaf_history, sgd_history, targets) -> np.ndarray:
+    """(len(targets),) epochs to each training-MSE target, sheaf trainer over SGD (NaN where either
+    history never reaches it): a slowdown is a curve over targets, not one number."""
+    out = []
+    for t in targets:
+        a, b = sheaf_history.epochs_to(t), sgd_history.epochs_to(t)
+        out.append(a / b if a and b else np.nan)
+    return np.array(out, dtype=np.float64)

@@ -196,3 +196,21 @@ def drift_figure(drifts: list) -> go.Figure:
     fig.update_yaxes(title="‖W_L‖ (output weights)")
     _style(fig, "Output weights at equal fit: the drift along the rescaling", height=460)
     return fig.update_layout(legend=LEGEND_BELOW, margin=dict(b=120))
+
+
+def epoch_ratio_figure(targets, curves: dict, marks: dict | None = None) -> go.Figure:
+    """Epoch ratio (sheaf / SGD) against the training-MSE target, one line per entry of ``curves``
+    (label -> ratios from :func:`~sheaflab.experiments.epoch_ratio_curve`); ``marks`` (label -> MSE)
+    draws vertical lines at chosen targets."""
+    targets = np.asarray(targets, dtype=np.float64)
+    fig = go.Figure()
+    for k, (label, ratios) in enumerate(curves.items()):
+        fig.add_trace(go.Scatter(x=targets, y=ratios, mode="lines+markers", name=label,
+                                 line=dict(color=COLORS["sheaf"], dash=("solid", "dash", "dot")[k % 3])))
+    for label, x in (marks or {}).items():
+        fig.add_vline(x=x, line=dict(color=COLORS["prediction"], dash="dot"),
+                      annotation_text=label, annotation_position="top")
+    fig.update_xaxes(type="log", autorange="reversed", title="training-MSE target (harder to the right)")
+    fig.update_yaxes(title="epochs to target, sheaf / SGD", rangemode="tozero")
+    _style(fig, "The epoch ratio depends on the target", height=420)
+    return fig.update_layout(legend=LEGEND_BELOW, margin=dict(b=110))
