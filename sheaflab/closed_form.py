@@ -68,3 +68,37 @@ def step_factor(sheaf: NeuralSheaf, X, Y) -> float:
     _check_one_hidden(sheaf)
     eq = equilibrium(sheaf, X, Y)
     return float(np.mean(2.0 * denominators(sheaf, eq.patterns[0], eq.kinks[0])))
+
+
+def compact_residual(sheaf: NeuralSheaf, x, y) -> float:
+    """The relaxed energy of one example in the *compact* formulation, by exhaustive search.
+
+    The compact path graph keeps only the pre-activations as vertices and folds the ReLU into the next
+    restriction map: ``E = 1/2 ||u - z_1||^2 + 1/2 (w . relu(z_1) + b_2 - z_2)^2 + 1/2 (z_2 - y)^2``
+    with ``u = W_1 x + b_1``. After ``z_2 = (w . relu(z_1) + b_2 + y) / 2`` it is piecewise quadratic in
+    ``z_1``; on each face of the activation pattern (every unit active ``z_j > 0``, inactive ``z_j < 0``
+    or on the kink ``z_j = 0``) it is a quadratic whose stationary point is found in closed form, and the
+    global minimum is the smallest stationary value of a face that contains its own stationary point.
+    ``3^{n_1}`` faces: meant for small ``n_1`` (at most 12). x: (n_0,), y: a number.
+    """
+    import itertools
+    _check_one_hidden(sheaf)
+    n1 = sheaf.dims[1]
+    if n1 > 12:
+        raise ValueError(f"compact_residual searches 3^n_1 faces; n_1 = {n1} is too many (at most 12)")
+    x = sheaf.check_input(np.reshape(x, (1, -1)), "x")[0]
+    u = sheaf.weights[0] @ x + sheaf.biases[0]
+    w, c = sheaf.weights[1][0], sheaf.biases[1][0] - float(y)
+    best = np.inf
+    for modes in itertools.product((1, -1, 0), repeat=n1):
+        m = np.array(modes)
+        A = m == 1
+        # on the face: z_j = u_j (inactive), 0 (kink), and for active units the minimiser of
+        # 1/2 ||u_A - z_A||^2 + 1/4 (w_A . z_A + c)^2, i.e. z_A = u_A - w_A s / 2, s = w_A . z_A + c
+        s = (w[A] @ u[A] + c) / (1.0 + 0.5 * w[A] @ w[A])
+        z = np.where(A, u - 0.5 * w * s, np.where(m == -1, u, 0.0))
+        if np.any(z[A] <= 0) or np.any(z[m == -1] >= 0):
+            continue
+        energy = 0.5 * np.sum((u - z) ** 2) + 0.25 * (w @ np.maximum(z, 0.0) + c) ** 2
+        best = min(best, float(energy))
+    return best

@@ -64,3 +64,23 @@ def test_output_weight_drift_records_both_trainers():
     tr = sheaflab.SheafTrainer(sheaf, lr=0.02, optimizer="sgd", progress=False)
     tr.fit(X, Y, epochs=60)
     assert d.sheaf[-1] == pytest.approx(np.linalg.norm(tr.sheaf.weights[-1]), rel=1e-12)
+
+
+def test_compact_formulation_by_face_search_equals_a_numerical_minimum():
+    """The compact energy's global minimum, by the face search, against Nelder-Mead from many starts;
+    and it differs from the full formulation's R (two models)."""
+    from scipy.optimize import minimize
+    sheaf = sheaflab.NeuralSheaf.random([2, 4, 1], seed=0)
+    x, y = np.array([1.0, 0.5]), 3.0
+    u, w, c = sheaf.weights[0] @ x + sheaf.biases[0], sheaf.weights[1][0], sheaf.biases[1][0] - y
+
+    def energy(z):
+        return 0.5 * np.sum((u - z) ** 2) + 0.25 * (w @ np.maximum(z, 0.0) + c) ** 2
+
+    starts = np.random.default_rng(0).normal(0.0, 2.0, size=(40, 4))
+    numeric = min(minimize(energy, z0, method="Nelder-Mead",
+                           options=dict(xatol=1e-12, fatol=1e-14, maxiter=20000)).fun for z0 in starts)
+    compact = closed_form.compact_residual(sheaf, x, y)
+    assert compact == pytest.approx(numeric, abs=1e-9)
+    full = sheaflab.equilibrium(sheaf, x[None, :], np.array([[y]])).energy[0]
+    assert compact > 1.2 * full
