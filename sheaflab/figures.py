@@ -214,3 +214,14 @@ def epoch_ratio_figure(targets, curves: dict, marks: dict | None = None) -> go.F
     fig.update_yaxes(title="epochs to target, sheaf / SGD", rangemode="tozero")
     _style(fig, "The epoch ratio depends on the target", height=420)
     return fig.update_layout(legend=LEGEND_BELOW, margin=dict(b=110))
+
+
+def branch_figure(values, energies, label: str) -> go.Figure:
+    """One example's relaxed energy R as one parameter moves (``values`` on the x axis, ``label``
+    names it): a jump is the direct solve landing on another local minimum."""
+    fig = go.Figure(go.Scatter(x=np.asarray(values), y=np.asarray(energies), mode="lines",
+                               line=dict(color=COLORS["sheaf"]), name="R, direct solve from the forward pass"))
+    fig.update_xaxes(title=label)
+    fig.update_yaxes(title="R of the example")
+    _style(fig, "The selected local minimum can jump as the weights move", height=380)
+    return fig.update_layout(legend=LEGEND_BELOW, margin=dict(b=100))
