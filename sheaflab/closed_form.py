@@ -34,11 +34,11 @@ def _check_one_hidden(sheaf: NeuralSheaf) -> None:
         raise ValueError(f"the closed forms hold for dims [n_0, n_1, 1]; got {sheaf.dims}")
 
 
-def denominators(sheaf: NeuralSheaf, active, kinks) -> np.ndarray:
+def denominators(sheaf: NeuralSheaf, active) -> np.ndarray:
     """(B,) ``D = 1 + ||w_A||^2 + 1/2 ||w_I||^2 + 1/2 ||w_K||^2`` per example.
 
-    active, kinks: (B, n_1) bool, the hidden units with ``z > 0`` and with ``z = 0`` (an
-    Equilibrium's ``patterns[0]`` and ``kinks[0]``); the rest are inactive.
+    active: (B, n_1) bool, the hidden units with ``z > 0`` (an Equilibrium's ``patterns[0]``). Kink and
+    inactive units enter ``D`` alike, so only the active set is needed.
     """
     _check_one_hidden(sheaf)
     w2 = sheaf.weights[1][0] ** 2
@@ -53,11 +53,11 @@ def residual(sheaf: NeuralSheaf, X, Y, active, kinks) -> np.ndarray:
     X = sheaf.check_input(X)
     Y = sheaf.check_target(Y, X.shape[0])
     kinks = np.asarray(kinks, dtype=bool)
-    u = X @ sheaf.weights[0].T + sheaf.biases[0]
+    forward = sheaf._forward_cochain(X)
+    u, f = forward.z[0], forward.z[-1][:, 0]          # u = W_1 x + b_1 is pinned by the input
     w = sheaf.weights[1][0]
-    f = sheaf._forward_cochain(X).z[-1][:, 0]
     uk = np.where(kinks, u, 0.0)
-    D = denominators(sheaf, active, kinks)
+    D = denominators(sheaf, active)
     return 0.5 * (uk ** 2).sum(axis=1) + (f - Y[:, 0] - uk @ w) ** 2 / (4.0 * D)
 
 
@@ -67,7 +67,7 @@ def step_factor(sheaf: NeuralSheaf, X, Y) -> float:
     from .solve import equilibrium
     _check_one_hidden(sheaf)
     eq = equilibrium(sheaf, X, Y)
-    return float(np.mean(2.0 * denominators(sheaf, eq.patterns[0], eq.kinks[0])))
+    return float(np.mean(2.0 * denominators(sheaf, eq.patterns[0])))
 
 
 def compact_residual(sheaf: NeuralSheaf, x, y) -> float:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._checks import instance, positive
-from .local_rule import local_gradients
+from .local_rule import local_sums
 from .sheaf import Cochain, NeuralSheaf, flatten
 
 
@@ -194,11 +194,13 @@ class JointFlow:
             self.cochain = self.sheaf.forward_cochain(X, Y)
         rec = {k: [] for k in ("step", "energy", "mse", "change")}
         params = self.sheaf.parameters
-        last = self.steps + steps
+        B = X.shape[0]
+        first, last = self.steps, self.steps + steps
         while True:
             v, d = flow_velocity(self.sheaf, self.cochain)
             k = self.steps
-            if (k == 0 and not rec["step"]) or (k > last - steps and (k % record_every == 0 or k == last)):
+            # step 0 once; later calls start where the previous one recorded its last step
+            if k == 0 or (k > first and (k % record_every == 0 or k == last)):
                 rec["step"].append(k)
                 rec["energy"].append(d.energies().sum(axis=1))
                 rec["mse"].append(self.sheaf._mse(X, Y))
@@ -208,10 +210,10 @@ class JointFlow:
                                              f"(={self.eta_c:g}) or eps (={self.eps:g})")
             if k == last:
                 break
-            gW, gb = local_gradients(self.sheaf, self.cochain, d)
+            sum_W, sum_b = local_sums(self.sheaf, self.cochain, d)   # the local rule, unchecked here
             euler_step(self.cochain, v, self.eta_c)
-            for p, g in zip(params, gW + gb):
-                p -= self.eta_theta * g
+            for p, g in zip(params, sum_W + sum_b):
+                p -= self.eta_theta * (g / B)
             self.steps += 1
         steps_arr = np.array(rec["step"])
         return JointHistory(steps_arr, steps_arr * self.eta_theta, np.array(rec["energy"]),

@@ -383,15 +383,6 @@ def algorithm_run(sheaf, X, Y, tau_c, lr, epochs) -> AlgorithmRun:
                         h.fast_iterations / X.shape[0], note)
 
 
-def __getattr__(name):
-    if name == "inverse_gap":   # the earlier name of the prediction a SlowdownRow carries
-        warnings.warn("sheaflab.experiments.inverse_gap(sheaf, X, Y) is "
-                      "mean(1 / sheaflab.spectral.equilibrium_gaps(sheaf, X, Y))", DeprecationWarning,
-                      stacklevel=2)
-        return lambda sheaf, X, Y: float(np.mean(1.0 / equilibrium_gaps(sheaf, X, Y)))
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 # ---------------------------------------------------------------------------------- rescaling symmetry
 def rescaled(sheaf: NeuralSheaf, c: float, layer: int = 1) -> NeuralSheaf:
     """The network ``(W_l / c, b_l / c, c W_{l+1})`` for ``l = layer``: the same function (ReLU is
@@ -481,3 +472,12 @@ def epoch_ratio_curve(sheaf_history, sgd_history, targets) -> np.ndarray:
         a, b = sheaf_history.epochs_to(t), sgd_history.epochs_to(t)
         out.append(a / b if a and b else np.nan)
     return np.array(out, dtype=np.float64)
+
+
+def __getattr__(name):   # a name that lived here before the module split
+    if name == "inverse_gap":   # the earlier name of the prediction a SlowdownRow carries
+        warnings.warn("sheaflab.experiments.inverse_gap(sheaf, X, Y) is "
+                      "mean(1 / sheaflab.spectral.equilibrium_gaps(sheaf, X, Y))", DeprecationWarning,
+                      stacklevel=2)
+        return lambda sheaf, X, Y: float(np.mean(1.0 / equilibrium_gaps(sheaf, X, Y)))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -187,13 +187,12 @@ def residual(sheaf: NeuralSheaf, X, Y, **kwargs) -> float:
 
 
 # Names that lived here before the module split; they keep working, with a pointer to their home.
-_MOVED = {"local_gradients": "sheaflab.local_rule", "region_minimizer": "sheaflab.direct",
-          "flow_velocity": "sheaflab.dynamics", "euler_step": "sheaflab.dynamics"}
+_MOVED = {"local_gradients": "sheaflab.local_rule", "edge_gradients": "sheaflab.local_rule",
+          "region_minimizer": "sheaflab.direct", "flow_velocity": "sheaflab.dynamics",
+          "euler_step": "sheaflab.dynamics"}
 
 
 def __getattr__(name):
-    if name == "edge_gradients":
-        return moved(__name__, "edge_gradients", "sheaflab.local_rule")
     if name in _MOVED:
         return moved(__name__, name, _MOVED[name])
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -64,9 +64,10 @@ class Timescales:
 def timescales(sheaf, X, Y) -> Timescales:
     """Fast and slow timescales (Definition 1) of ``sheaf`` on the batch X (B, n_0), Y (B, n_L)."""
     from .local_rule import local_gradients
+    from .sheaf import flatten
     from .solve import equilibrium
     eq = equilibrium(sheaf, X, Y)
     gaps = eq.lambda_min()
     gW, gb = local_gradients(sheaf, eq)
-    g = math.sqrt(sum(float(np.sum(v * v)) for v in gW + gb))
+    g = float(np.linalg.norm(flatten(gW + gb)))
     return Timescales(float(np.mean(1.0 / gaps)), 1.0 / g if g > 0 else math.inf, gaps)
