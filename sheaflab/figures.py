@@ -72,7 +72,7 @@ def slowdown_figure(rows: list, fit: tuple | None = None) -> go.Figure:
                                  line=dict(color=COLORS["fit"])))
     fig.update_xaxes(title="predicted slowdown 1/λ_min(L_free), mean over examples")
     fig.update_yaxes(title="measured slowdown (epochs, sheaf / SGD)")
-    return _style(fig, "Training-rate theorem: predicted against measured slowdown", height=480)
+    return _style(fig, "The source's rate heuristic: predicted against measured slowdown", height=480)
 
 
 def rate_figure(rows: list, fit: tuple | None = None) -> go.Figure:
@@ -130,30 +130,38 @@ def equilibrium_figure(sheaf, eq, i: int = 0) -> "go.Figure":
 
 
 def slowdown_factor_figure(rows: list, factors) -> go.Figure:
-    """Measured slowdown against two predictions, side by side: the closed-form step factor ``2 D``
-    (left) and ``1 / lambda_min`` (right), one marker per configuration.
+    """Measured slowdown against two predictions, side by side: the step factor (left; ``2 D`` with
+    one hidden layer, the mean ``1 / S`` of :func:`sheaflab.closed_form.stiffness` deeper) and
+    ``1 / lambda_min`` (right), one marker per configuration, one colour per depth.
 
     rows: :class:`~sheaflab.experiments.SlowdownRow` list (rows without a ratio are left out);
     factors: the step factor of each row, in the same order (NaN where it does not apply).
     """
     factors = np.asarray(factors, dtype=np.float64)
     keep = [i for i, r in enumerate(rows) if r.ratio is not None and np.isfinite(factors[i])]
-    y = np.array([rows[i].ratio for i in keep])
-    text = [f"{rows[i].dims}, scale {rows[i].scale:g}, n {rows[i].n_train}, SGD {rows[i].sgd_epochs} "
-            "epochs" for i in keep]
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.08,
-                        subplot_titles=("against the step factor 2D (closed form)",
-                                        "against 1/λ_min(L_free)"))
-    for col, x in ((1, factors[keep]), (2, np.array([rows[i].inv_lambda_min for i in keep]))):
-        fig.add_trace(go.Scatter(x=x, y=y, mode="markers", text=text, name="configuration",
-                                 marker=dict(size=10, color=COLORS["sheaf"]), showlegend=col == 1,
-                                 hovertemplate="%{text}<br>x %{x:.2f}<br>slowdown %{y:.2f}<extra></extra>"),
-                      row=1, col=col)
-        span = np.linspace(0, 1.1 * max(x.max(), y.max()), 50)
+                        subplot_titles=("against the step factor", "against 1/λ_min(L_free)"))
+    depths = sorted({len(rows[i].dims) - 2 for i in keep})
+    palette = [COLORS["sheaf"], COLORS["equilibrium"], COLORS["sgd"], COLORS["fit"]]
+    top = max(max(factors[keep]), max(rows[i].ratio for i in keep), max(rows[i].inv_lambda_min for i in keep))
+    for col in (1, 2):
+        for k, depth in enumerate(depths):
+            sel = [i for i in keep if len(rows[i].dims) - 2 == depth]
+            x = factors[sel] if col == 1 else np.array([rows[i].inv_lambda_min for i in sel])
+            text = [f"{rows[i].dims}, scale {rows[i].scale:g}, n {rows[i].n_train}, lr {rows[i].lr:g}, "
+                    f"SGD {rows[i].sgd_epochs} epochs" for i in sel]
+            fig.add_trace(go.Scatter(
+                x=x, y=[rows[i].ratio for i in sel], mode="markers", text=text,
+                name=f"{depth} hidden layer{'s' if depth > 1 else ''}", legendgroup=str(depth),
+                marker=dict(size=10, symbol=["circle", "square", "diamond", "triangle-up"][k % 4],
+                            color=palette[k % len(palette)], line=dict(width=1, color="white")),
+                showlegend=col == 1,
+                hovertemplate="%{text}<br>x %{x:.2f}<br>slowdown %{y:.2f}<extra></extra>"), row=1, col=col)
+        span = np.linspace(0, 1.1 * top, 50)
         fig.add_trace(go.Scatter(x=span, y=span, mode="lines", name="slowdown = prediction",
                                  line=dict(dash="dash", color=COLORS["prediction"]), showlegend=col == 1),
                       row=1, col=col)
-    fig.update_xaxes(title_text="2D, mean over the examples", row=1, col=1)
+    fig.update_xaxes(title_text="step factor (2D, or 1/S), mean over the examples", row=1, col=1)
     fig.update_xaxes(title_text="1/λ_min, mean over the examples", row=1, col=2)
     fig.update_yaxes(title_text="measured slowdown (epochs, sheaf / SGD)", row=1, col=1)
     _style(fig, "What sets the slowdown at one learning rate", height=460)
