@@ -168,6 +168,55 @@ class Softmax(Head):
         return Y
 
 
+def output_target(head: Head, J: np.ndarray, t0: np.ndarray, Y: np.ndarray, tol: float = 1e-13,
+                  max_iter: int = 60) -> tuple:
+    """The identity-head target that gives a head's region minimiser: a small Newton problem.
+
+    Inside one activation region the identity-head minimiser is affine in its target: its output
+    pre-activation is ``z_L(y') = t0 + J y'`` with ``J = (K + I)^{-1}``, where
+    ``1/2 (t - f_P)^T K (t - f_P)`` is the energy of every edge but the output one, minimised with
+    ``z_L = t`` held fixed. With a head the output edge contributes ``A(t) - y . t`` instead of
+    ``1/2 ||t - y'||^2``, so the region minimiser has the ``z_L = t*`` that minimises the strictly
+    convex ``Phi(t) = 1/2 t^T K t - t^T J^{-1} t0 + A(t) - y . t``, and it is the identity-head
+    minimiser for the target ``y' = J^{-1} (t* - t0)``.
+
+    J: (B, n, n) symmetric positive definite; t0, Y: (B, n). Damped Newton steps (backtracking on
+    ``Phi``) until the gradient's norm is below ``tol`` times the size of the terms it sums. Returns ``(y', t*, converged)``:
+    (B, n), (B, n) and (B,) bool.
+    """
+    Jinv = np.linalg.inv(J)
+    K = Jinv - np.eye(J.shape[1])
+    lin = np.einsum("bij,bj->bi", Jinv, t0) + Y
+
+    def phi(t):
+        return 0.5 * np.einsum("bi,bij,bj->b", t, K, t) - np.einsum("bi,bi->b", t, lin) + head.log_partition(t)
+
+    t = t0 + np.einsum("bij,bj->bi", J, Y)      # the identity head's answer: a good start
+    done = np.zeros(t.shape[0], dtype=bool)
+    for _ in range(max_iter):
+        Kt = np.einsum("bij,bj->bi", K, t)
+        g = Kt - lin + head.mean(t)
+        # relative to the terms that cancel in g, so that rounding cannot keep it from converging
+        scale = tol * (1.0 + np.linalg.norm(Kt, axis=1) + np.linalg.norm(lin, axis=1))
+        done = np.linalg.norm(g, axis=1) <= scale
+        if done.all():
+            break
+        H = K + head.hessian(t)
+        step = -np.linalg.solve(H, g[..., None])[..., 0]
+        step[done] = 0.0
+        f0, slope = phi(t), np.einsum("bi,bi->b", g, step)
+        slack = 1e-12 * (1.0 + np.abs(f0))      # near the minimum Phi's rounding exceeds its decrease
+        alpha = np.ones(t.shape[0])
+        for _ in range(30):                      # Armijo backtracking, per example
+            bad = phi(t + alpha[:, None] * step) > f0 + 1e-4 * alpha * slope + slack
+            if not bad.any():
+                break
+            alpha[bad] *= 0.5
+        t = t + alpha[:, None] * step
+    y_eff = np.einsum("bij,bj->bi", Jinv, t - t0)
+    return y_eff, t, done
+
+
 _INSTANCES = {"identity": Identity(), "sigmoid": Sigmoid(), "softmax": Softmax()}
 
 
