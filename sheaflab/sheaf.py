@@ -319,6 +319,12 @@ class NeuralSheaf:
         """:meth:`mse` without the argument checks."""
         return float(np.mean((self._head.mean(self._forward_cochain(X).z[-1]) - Y) ** 2))
 
+    def _metrics(self, X: np.ndarray, Y: np.ndarray) -> tuple:
+        """``(mse, loss, accuracy)`` of the forward pass from one pass (no argument checks)."""
+        z = self._forward_cochain(X).z[-1]
+        head = self._head
+        return (float(np.mean((head.mean(z) - Y) ** 2)), head.loss(z, Y), head.accuracy(z, Y))
+
     def loss(self, X, Y) -> float:
         """The head's loss of the forward pass: the MSE for ``identity``, the mean cross-entropy
         for ``sigmoid`` / ``softmax``. X (B, n_0), Y (B, n_L)."""
