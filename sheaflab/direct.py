@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import heads
 from .sheaf import NeuralSheaf
 
 ACTIVE, INACTIVE, KINK = 1, -1, 0
@@ -137,8 +138,32 @@ def _block_thomas(Ws, diag, p, half_s, rhs):
 
 # ---------------------------------------------------------------------------------- one hidden layer
 def scalar_case(sheaf) -> bool:
-    """True for ``[n_0, n_1, 1]`` networks, where the scalar breakpoint solve :func:`one_hidden_scalar` applies."""
-    return sheaf.depth == 2 and sheaf.dims[-1] == 1
+    """True for ``[n_0, n_1, 1]`` networks with the identity head, where the scalar breakpoint solve
+    :func:`one_hidden_scalar` applies."""
+    return sheaf.depth == 2 and sheaf.dims[-1] == 1 and sheaf.head == "identity"
+
+
+def head_region_minimizer(sheaf: NeuralSheaf, X, Y, modes, linear=None):
+    """The region minimiser of a network with a sigmoid or softmax head: ``n_L + 1`` linear solves.
+
+    Inside one region the identity-head minimiser is affine in its target ``y'``, so the solves for
+    ``y' = 0`` and ``y' = e_k`` (``linear(Y')``, by default :func:`region_minimizer`) give it for every
+    target; :func:`sheaflab.heads.output_target` finds the ``y'`` whose output block minimises the
+    head's energy (a small Newton problem per example), and the minimiser is the matching combination.
+    Returns ``(z, a, converged)`` like :func:`region_minimizer` plus a (B,) bool for the Newton solve.
+    """
+    solve = linear or (lambda target: region_minimizer(sheaf, X, target, modes))
+    B, n = Y.shape
+    z0, a0 = solve(np.zeros_like(Y))
+    cols = [solve(np.broadcast_to(np.eye(n)[k], (B, n))) for k in range(n)]
+    dz = [[c[0][l] - z0[l] for l in range(len(z0))] for c in cols]
+    da = [[c[1][l] - a0[l] for l in range(len(a0))] for c in cols]
+    J = np.stack([d[-1] for d in dz], axis=2)                  # (B, n, n): d z_L / d y'
+    J = 0.5 * (J + np.swapaxes(J, 1, 2))                       # symmetric in exact arithmetic
+    y_eff, _, ok = heads.output_target(sheaf._head, J, z0[-1], Y)
+    z = [z0[l] + sum(y_eff[:, k:k + 1] * dz[k][l] for k in range(n)) for l in range(len(z0))]
+    a = [a0[l] + sum(y_eff[:, k:k + 1] * da[k][l] for k in range(n)) for l in range(len(a0))]
+    return z, a, ok
 
 
 def one_hidden_scalar(sheaf, X, Y, max_iter):
@@ -244,7 +269,11 @@ def walk(sheaf, X, Y, start, tol, max_iter):
         ms = [m[sel].copy() for m in modes]
         z0 = [zz[sel] for zz in z]
         a0 = [aa[sel] for aa in a]
-        z1, a1 = region_minimizer(sheaf, Xs, Ys, ms)
+        solved = True
+        if sheaf.head == "identity":
+            z1, a1 = region_minimizer(sheaf, Xs, Ys, ms)
+        else:
+            z1, a1, solved = head_region_minimizer(sheaf, Xs, Ys, ms)
         iters[sel] += 1
         # longest step towards the region minimiser that stays in the region's closure
         t = np.ones(Xs.shape[0])
@@ -289,7 +318,7 @@ def walk(sheaf, X, Y, start, tol, max_iter):
             r = release[:, off:off + n]
             ms[l][r] = directions[l][r]
             off += n
-        done_now = full_step & ~wants.any(axis=1)
+        done_now = full_step & ~wants.any(axis=1) & solved
         single_new = np.where(t <= 0.0, True, np.where(release.any(axis=1), False, single[sel]))
         for l in range(L):
             z[l][sel] = zn[l]

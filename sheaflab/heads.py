@@ -82,6 +82,9 @@ class Head:
     def __repr__(self) -> str:
         return f"<head {self.name!r}>"
 
+    def __reduce__(self):            # unpickle (e.g. in a joblib worker) to the shared instance
+        return get, (self.name,)
+
 
 class Identity(Head):
     name = "identity"

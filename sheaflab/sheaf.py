@@ -259,7 +259,7 @@ class NeuralSheaf:
 
     def same_parameters(self, other: "NeuralSheaf") -> bool:
         """True when ``other`` has the same dims, head and exactly the same weights and biases."""
-        return (self.dims == other.dims and self._head is other._head and
+        return (self.dims == other.dims and self._head.name == other._head.name and
                 all(np.array_equal(p, q) for p, q in zip(self.parameters, other.parameters)))
 
     def __repr__(self) -> str:

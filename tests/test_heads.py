@@ -114,3 +114,61 @@ def test_copies_keep_the_head():
     assert sheaf.same_parameters(sheaf.copy())
     other = sheaflab.NeuralSheaf(sheaf.weights, sheaf.biases)            # identity head
     assert not sheaf.same_parameters(other)
+
+
+CASES = [("sigmoid", [2, 6, 1]), ("sigmoid", [2, 5, 2]), ("softmax", [2, 6, 3]), ("sigmoid", [2, 5, 4, 1]),
+         ("softmax", [2, 4, 5, 3])]
+
+
+@pytest.mark.parametrize("head, dims", CASES)
+def test_equilibrium_with_a_head_is_stationary_and_below_the_cross_entropy(head, dims):
+    from sheaflab.dynamics import flow_velocity
+    sheaf, X, Y = labelled(dims, head, n=40, seed=3)
+    eq = sheaflab.equilibrium(sheaf, X, Y)
+    assert eq.converged.all()
+    ce = sheaf.energy(sheaf.forward_cochain(X, Y))          # cross-entropy (0/1 or one-hot labels)
+    assert np.all(eq.energy <= ce + 1e-12) and np.any(eq.energy < 0.9 * ce)
+    v, _ = flow_velocity(sheaf, eq.cochain)
+    assert max(np.abs(x).max() for x in v["z"] + v["a"]) < 1e-9
+    for k, z in zip(eq.kinks, eq.cochain.z[:-1]):
+        assert np.all(z[k] == 0.0)                          # kink minima sit exactly on z = 0
+    d = sheaflab.equilibrium(sheaf, X, Y, method="diffusion", tol=1e-10)
+    same = np.all([(p == q).all(axis=1) for p, q in zip(d.patterns, eq.patterns)], axis=0)
+    assert same.mean() > 0.8                                 # the same minimum for most examples ...
+    np.testing.assert_allclose(d.energy[same], eq.energy[same], rtol=1e-7, atol=1e-12)   # ... and R
+
+
+@pytest.mark.parametrize("head, dims", CASES[:1] + CASES[2:4])
+def test_local_gradients_with_a_head_are_the_gradient_of_R(head, dims):
+    sheaf, X, Y = labelled(dims, head, n=6, seed=5)
+    eq = sheaflab.equilibrium(sheaf, X, Y)
+    gW, gb = sheaflab.local_gradients(sheaf, eq)
+
+    def mean_R():
+        return float(sheaflab.equilibrium(sheaf, X, Y).energy.mean())
+
+    fd = central_differences(mean_R, sheaf.weights + sheaf.biases, h=1e-6)
+    g = sheaflab.flatten(gW + gb)
+    assert np.linalg.norm(g - fd) <= 1e-6 * np.linalg.norm(g) + 1e-9
+
+
+def test_diffusion_needs_both_ends_pinned_with_a_head():
+    sheaf, X, _ = labelled([2, 4, 1], "sigmoid")
+    with pytest.raises(ValueError, match="method='diffusion' with only the input pinned"):
+        sheaflab.equilibrium(sheaf, X, method="diffusion")
+    eq = sheaflab.equilibrium(sheaf, X)                      # the forward pass, probabilities at yhat
+    np.testing.assert_allclose(eq.cochain.yhat, sheaf.forward(X))
+    np.testing.assert_allclose(eq.energy, 0.0, atol=1e-12)
+
+
+@pytest.mark.parametrize("task", ["circle", "blobs"])
+def test_both_trainers_learn_a_classification_task(task):
+    from sheaflab.datasets import TASK_SPECS, task_split
+    Xtr, Ytr, Xte, Yte = task_split(task, seed=1)
+    dims, head = TASK_SPECS[task][:2]
+    net = sheaflab.NeuralSheaf.random(list(dims), seed=1, head=head)
+    for Trainer in (sheaflab.SheafTrainer, sheaflab.SGDTrainer):
+        h = Trainer(net, lr=0.02, optimizer="adam", progress=False).fit(Xtr, Ytr, epochs=60, X_val=Xte, Y_val=Yte)
+        assert h.train_loss[-1] < 0.5 * h.train_loss[0]
+        assert h.val_accuracy[-1] > 0.8 and h.train_accuracy.shape == (60,)
+        assert np.all(np.isfinite(h.loss))
