@@ -149,16 +149,18 @@ class Softmax(Head):
     classifies = True
 
     def log_partition(self, z):
-        return special.logsumexp(z, axis=1)
+        m = z.max(axis=1)
+        return m + np.log(np.exp(z - m[:, None]).sum(axis=1))
 
     def mean(self, z):
-        return special.softmax(z, axis=1)
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
 
     def conjugate(self, p):
         return special.xlogy(p, p).sum(axis=1)
 
     def hessian(self, z):
-        s = special.softmax(z, axis=1)
+        s = self.mean(z)
         return np.einsum("ij,jk->ijk", s, np.eye(z.shape[1])) - s[:, :, None] * s[:, None, :]
 
     def accuracy(self, z, Y):
@@ -190,32 +192,36 @@ def output_target(head: Head, J: np.ndarray, t0: np.ndarray, Y: np.ndarray, tol:
     Jinv = np.linalg.inv(J)
     K = Jinv - np.eye(J.shape[1])
     lin = np.einsum("bij,bj->bi", Jinv, t0) + Y
-
-    def phi(t):
-        return 0.5 * np.einsum("bi,bij,bj->b", t, K, t) - np.einsum("bi,bi->b", t, lin) + head.log_partition(t)
-
     t = t0 + np.einsum("bij,bj->bi", J, Y)      # the identity head's answer: a good start
     done = np.zeros(t.shape[0], dtype=bool)
+    rows = np.arange(t.shape[0])                 # the examples still iterating
     for _ in range(max_iter):
-        Kt = np.einsum("bij,bj->bi", K, t)
-        g = Kt - lin + head.mean(t)
+        Kr, lr_, tr = K[rows], lin[rows], t[rows]
+        Kt = np.einsum("bij,bj->bi", Kr, tr)
+        g = Kt - lr_ + head.mean(tr)
         # relative to the terms that cancel in g, so that rounding cannot keep it from converging
-        scale = tol * (1.0 + np.linalg.norm(Kt, axis=1) + np.linalg.norm(lin, axis=1))
-        done = np.linalg.norm(g, axis=1) <= scale
-        if done.all():
+        scale = tol * (1.0 + np.linalg.norm(Kt, axis=1) + np.linalg.norm(lr_, axis=1))
+        ok = np.linalg.norm(g, axis=1) <= scale
+        done[rows[ok]] = True
+        keep = ~ok
+        rows, Kr, lr_, tr, g, Kt = rows[keep], Kr[keep], lr_[keep], tr[keep], g[keep], Kt[keep]
+        if rows.size == 0:
             break
-        H = K + head.hessian(t)
-        step = -np.linalg.solve(H, g[..., None])[..., 0]
-        step[done] = 0.0
-        f0, slope = phi(t), np.einsum("bi,bi->b", g, step)
+        step = -np.linalg.solve(Kr + head.hessian(tr), g[..., None])[..., 0]
+
+        def phi(x):
+            return (0.5 * np.einsum("bi,bij,bj->b", x, Kr, x) - np.einsum("bi,bi->b", x, lr_)
+                    + head.log_partition(x))
+
+        f0, slope = phi(tr), np.einsum("bi,bi->b", g, step)
         slack = 1e-12 * (1.0 + np.abs(f0))      # near the minimum Phi's rounding exceeds its decrease
-        alpha = np.ones(t.shape[0])
+        alpha = np.ones(rows.size)
         for _ in range(30):                      # Armijo backtracking, per example
-            bad = phi(t + alpha[:, None] * step) > f0 + 1e-4 * alpha * slope + slack
+            bad = phi(tr + alpha[:, None] * step) > f0 + 1e-4 * alpha * slope + slack
             if not bad.any():
                 break
             alpha[bad] *= 0.5
-        t = t + alpha[:, None] * step
+        t[rows] = tr + alpha[:, None] * step
     y_eff = np.einsum("bij,bj->bi", Jinv, t - t0)
     return y_eff, t, done
 
