@@ -233,3 +233,46 @@ def branch_figure(values, energies, label: str) -> go.Figure:
     fig.update_yaxes(title="R of the example")
     _style(fig, "The selected local minimum can jump as the weights move", height=380)
     return fig.update_layout(legend=LEGEND_BELOW, margin=dict(b=100))
+
+
+def decision_figure(nets: dict, X, Y, resolution: int = 120, title: str = "Decision regions") -> go.Figure:
+    """The predicted class over the input plane, one panel per trained network, with the data on top.
+
+    nets: ``{label: NeuralSheaf}`` with a sigmoid or softmax head (e.g. ``{"sheaf trainer": ...,
+    "SGD": ...}``); X (n, 2), Y (n, n_L): the points to draw (0/1 or one-hot labels).
+    resolution: grid points per axis. Each panel's title gives the network's accuracy on (X, Y).
+    """
+    if not nets:
+        raise ValueError("nets must map at least one label to a trained NeuralSheaf")
+    first = next(iter(nets.values()))
+    if first.head not in ("sigmoid", "softmax"):
+        raise ValueError(f"decision regions need a classification head; the networks have {first.head!r}")
+    X = first.check_input(X)
+    Y = first.check_target(Y, X.shape[0])
+    pad = 0.3
+    lo, hi = X.min(axis=0) - pad, X.max(axis=0) + pad
+    g1, g2 = np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution)
+    grid = np.stack(np.meshgrid(g1, g2), axis=-1).reshape(-1, 2)
+    label = (Y[:, 0] > 0.5).astype(int) if Y.shape[1] == 1 else Y.argmax(axis=1)
+    k = max(2, Y.shape[1])
+    palette = [COLORS["sheaf"], COLORS["sgd"], COLORS["fit"], COLORS["equilibrium"]][:k]
+    scale = [[i / (k - 1), c] for i, c in enumerate(palette)]
+    titles = [f"{name}: accuracy {net.accuracy(X, Y):.0%}" for name, net in nets.items()]
+    fig = make_subplots(rows=1, cols=len(nets), shared_yaxes=True, horizontal_spacing=0.06,
+                        subplot_titles=titles)
+    for col, net in enumerate(nets.values(), start=1):
+        P = net.forward(grid)
+        cls = (P[:, 0] > 0.5).astype(int) if P.shape[1] == 1 else P.argmax(axis=1)
+        fig.add_trace(go.Heatmap(x=g1, y=g2, z=cls.reshape(resolution, resolution), zmin=0, zmax=k - 1,
+                                 colorscale=scale, opacity=0.25, showscale=False, hoverinfo="skip"),
+                      row=1, col=col)
+        for c in range(k):
+            sel = label == c
+            fig.add_trace(go.Scatter(x=X[sel, 0], y=X[sel, 1], mode="markers", name=f"class {c}",
+                                     legendgroup=str(c), showlegend=col == 1,
+                                     marker=dict(size=6, color=palette[c], line=dict(width=0.5, color="white"))),
+                          row=1, col=col)
+    fig.update_xaxes(title_text="x₁")
+    fig.update_yaxes(title_text="x₂", row=1, col=1)
+    _style(fig, title, height=430)
+    return fig.update_layout(legend=LEGEND_BELOW, margin=dict(b=100))
