@@ -276,3 +276,40 @@ def decision_figure(nets: dict, X, Y, resolution: int = 120, title: str = "Decis
     fig.update_yaxes(title_text="x₂", row=1, col=1)
     _style(fig, title, height=430)
     return fig.update_layout(legend=LEGEND_BELOW, margin=dict(b=100))
+
+
+def comparison_figure(cells: list, quantities=("loss_ratio", "time_ratio")) -> go.Figure:
+    """Per-seed ratios of the four-task comparison with their medians and bootstrap intervals.
+
+    cells: :class:`~sheaflab.comparison.Cell` list; one row per cell (task, network, protocol), one
+    panel per quantity (a :class:`~sheaflab.comparison.Pair` property such as ``"loss_ratio"``,
+    ``"time_ratio"`` or ``"epoch_ratio"``), on log axes with the parity line at 1.
+    """
+    names = {"loss_ratio": "final test loss, sheaf / SGD", "time_ratio": "seconds to the common "
+             "training loss, sheaf / SGD", "epoch_ratio": "epochs to the common training loss, sheaf / SGD"}
+    fig = make_subplots(rows=1, cols=len(quantities), shared_yaxes=True, horizontal_spacing=0.04,
+                        subplot_titles=[names.get(q, q) for q in quantities])
+    labels = [f"{c.task} {list(c.dims)} {c.protocol}" for c in cells]
+    for col, q in enumerate(quantities, start=1):
+        for protocol, symbol in (("seed", "circle"), ("tuned", "diamond")):
+            rows = [i for i, c in enumerate(cells) if c.protocol == protocol]
+            if not rows:
+                continue
+            med, lo, hi = np.array([cells[i].summary(q) for i in rows]).T
+            fig.add_trace(go.Scatter(
+                x=med, y=[labels[i] for i in rows], mode="markers", name=f"median, {protocol} protocol",
+                legendgroup=protocol, showlegend=col == 1,
+                marker=dict(size=10, symbol=symbol, color=COLORS["sheaf"] if protocol == "seed" else COLORS["fit"]),
+                error_x=dict(type="data", symmetric=False, array=hi - med, arrayminus=med - lo),
+                hovertemplate="%{y}<br>median %{x:.3g}<extra></extra>"), row=1, col=col)
+            seeds = [(v, labels[i]) for i in rows for v in cells[i].values(q)]
+            fig.add_trace(go.Scatter(x=[v for v, _ in seeds], y=[s for _, s in seeds], mode="markers",
+                                     name="one seed", legendgroup="seeds", showlegend=col == 1 and protocol == "seed",
+                                     marker=dict(size=5, color=COLORS["prediction"], opacity=0.5),
+                                     hoverinfo="skip"), row=1, col=col)
+        fig.add_vline(x=1.0, line=dict(dash="dash", color="#888888"), row=1, col=col)
+    fig.update_xaxes(type="log")
+    fig.update_yaxes(autorange="reversed")
+    _style(fig, "The sheaf trainer against SGD on the four tasks (95% bootstrap intervals)",
+           height=120 + 28 * len(cells))
+    return fig.update_layout(legend=LEGEND_BELOW, margin=dict(l=200, b=90))

@@ -73,3 +73,12 @@ def test_decision_figure_draws_one_panel_per_network():
     assert "accuracy" in fig.layout.annotations[0].text
     with pytest.raises(ValueError, match="classification head"):
         figures.decision_figure({"a": sheaflab.NeuralSheaf.random([2, 3, 1])}, Xtr[:5], Ytr[:5, :1])
+
+
+def test_comparison_figure_one_row_per_cell():
+    from sheaflab import comparison
+    cells = [comparison.compare("saddle", (2, 4, 1), seeds=(0, 1), epochs=5, protocol=p) for p in ("seed",)]
+    fig = figures.comparison_figure(cells)
+    meds = [t for t in fig.data if t.name and t.name.startswith("median")]
+    assert len(meds) == 2 and len(meds[0].x) == 1
+    assert meds[0].x[0] == pytest.approx(cells[0].summary("loss_ratio")[0])
