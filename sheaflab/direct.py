@@ -17,9 +17,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from .reduced import ReducedSystem, cg_tol
 from .sheaf import NeuralSheaf
 
 ACTIVE, INACTIVE, KINK = 1, -1, 0
+
+# "auto" solves regions densely when every hidden width is at most this (bench/bench_engine.py
+# measures the crossover); wider deep nets use conjugate gradients on the reduced system
+DENSE_MAX_WIDTH = 12
+# conjugate-gradient iterations allowed per region solve (the walk resumes from where CG stopped)
+CG_MAX_ITER = 200
 
 
 def _solve_spd(M, r):
@@ -73,6 +80,12 @@ def region_minimizer(sheaf: NeuralSheaf, X, Y, modes):
         acts = [a1]
     else:
         acts = _block_thomas(Ws, diag, p, half_s, rhs)
+    return _stalks(sheaf, X, Y, modes, acts)
+
+
+def _stalks(sheaf, X, Y, modes, acts):
+    """``(z, a)`` of a region's cochain from its activations: each ``z_l`` in closed form."""
+    Ws, bs, L = sheaf.weights, sheaf.biases, sheaf.depth
     zs, prev = [], X
     for l in range(1, L + 1):
         u = prev @ Ws[l - 1].T + bs[l - 1]
@@ -224,10 +237,34 @@ def _release_strength(u, a, tol):
     return np.maximum(up, down), direction
 
 
-def walk(sheaf, X, Y, start, tol, max_iter):
-    """Active-set walk from ``start``; returns (z, a, modes, converged, iterations)."""
+def choose_solver(sheaf, solver: str = "auto") -> str:
+    """The region solver the walk uses: ``"dense"`` (per-example block factorisations) or ``"cg"``
+    (conjugate gradients on the reduced system, :mod:`sheaflab.reduced`). ``"auto"`` takes the dense
+    solve for one hidden layer and for narrow deep nets (every hidden width at most
+    :data:`DENSE_MAX_WIDTH`), where it measured faster, and conjugate gradients otherwise."""
+    if solver != "auto":
+        return solver
+    if sheaf.depth < 3 or max(sheaf.dims[1:-1]) <= DENSE_MAX_WIDTH:
+        return "dense"
+    return "cg"
+
+
+def walk(sheaf, X, Y, start, tol, max_iter, solver="auto", stats=None):
+    """Active-set walk from ``start``; returns (z, a, modes, converged, iterations).
+
+    solver: "dense", "cg" or "auto" (:func:`choose_solver`). With "cg" each region solve runs
+    preconditioned conjugate gradients from the current activations to the relative residual
+    :func:`~sheaflab.reduced.cg_tol` ``(tol)``; an example converges only when its last solve met
+    that tolerance, and the kink release test uses ``max(tol, cg_tol(tol))``. ``stats`` (a dict),
+    when given, receives ``"cg_iterations"``: (B,) CG iterations summed over the region solves.
+    """
     B, L = X.shape[0], sheaf.depth
     Ws, bs = sheaf.weights, sheaf.biases
+    solver = choose_solver(sheaf, solver)
+    use_cg = solver == "cg" and L >= 3
+    etol = cg_tol(tol)
+    release_tol = max(tol, np.sqrt(etol)) if use_cg else tol
+    cg_iters = np.zeros(B, dtype=np.int64)
     z = [zz.copy() for zz in start.z]
     a = [aa.copy() for aa in start.a]
     modes = [np.where(zz > 0, ACTIVE, np.where(zz < 0, INACTIVE, KINK)).astype(np.int8)
@@ -244,7 +281,15 @@ def walk(sheaf, X, Y, start, tol, max_iter):
         ms = [m[sel].copy() for m in modes]
         z0 = [zz[sel] for zz in z]
         a0 = [aa[sel] for aa in a]
-        z1, a1 = region_minimizer(sheaf, Xs, Ys, ms)
+        if use_cg:
+            system = ReducedSystem(sheaf, Xs, Ys, ms)
+            x0 = np.concatenate(a0[:L - 2], axis=1)
+            x, solved, it = system.solve(x0, etol, CG_MAX_ITER)
+            z1, a1 = _stalks(sheaf, Xs, Ys, ms, system.activations(x))
+            cg_iters[sel] += it
+        else:
+            z1, a1 = region_minimizer(sheaf, Xs, Ys, ms)
+            solved = True
         iters[sel] += 1
         # longest step towards the region minimiser that stays in the region's closure
         t = np.ones(Xs.shape[0])
@@ -268,7 +313,7 @@ def walk(sheaf, X, Y, start, tol, max_iter):
             zn[l][on_kink] = 0.0
             m[on_kink] = KINK
             u = prev @ Ws[l].T + bs[l]
-            st, di = _release_strength(u, an[l], tol)
+            st, di = _release_strength(u, an[l], release_tol)
             st[m != KINK] = 0.0
             strengths.append(st)
             directions.append(di)
@@ -289,7 +334,7 @@ def walk(sheaf, X, Y, start, tol, max_iter):
             r = release[:, off:off + n]
             ms[l][r] = directions[l][r]
             off += n
-        done_now = full_step & ~wants.any(axis=1)
+        done_now = full_step & ~wants.any(axis=1) & solved
         single_new = np.where(t <= 0.0, True, np.where(release.any(axis=1), False, single[sel]))
         for l in range(L):
             z[l][sel] = zn[l]
@@ -300,4 +345,6 @@ def walk(sheaf, X, Y, start, tol, max_iter):
         idx = np.arange(B)[sel]
         converged[idx[done_now]] = True
         active = idx[~done_now]
+    if stats is not None:
+        stats["cg_iterations"] = cg_iters
     return z, a, modes, converged, iters
