@@ -22,9 +22,13 @@ from .sheaf import NeuralSheaf
 
 ACTIVE, INACTIVE, KINK = 1, -1, 0
 
-# "auto" solves regions densely when every hidden width is at most this (bench/bench_engine.py
-# measures the crossover); wider deep nets use conjugate gradients on the reduced system
+# "auto" solves regions densely when every hidden width is at most DENSE_MAX_WIDTH (16 with three
+# or more hidden layers), conjugate gradients on the reduced system otherwise. Measured here (walk
+# from the forward pass, B = 300, dense / cg ms): [2,12,12,1] 10.6 / 10.4, [2,16,16,1] 23 / 15,
+# [2,24,24,1] 63 / 28, [2,8,8,8,1] 14.5 / 24, [2,16,16,16,1] 50 / 47, [2,16,16,16,16,1] 94 / 97,
+# [2,32,32,32,1] 190 / 95, [2,128,128,1] 1610 / 93 (bench/bench_engine.py prints the crossover).
 DENSE_MAX_WIDTH = 12
+DENSE_MAX_WIDTH_DEEP = 16
 # conjugate-gradient iterations allowed per region solve (the walk resumes from where CG stopped)
 CG_MAX_ITER = 200
 
@@ -244,7 +248,8 @@ def choose_solver(sheaf, solver: str = "auto") -> str:
     :data:`DENSE_MAX_WIDTH`), where it measured faster, and conjugate gradients otherwise."""
     if solver != "auto":
         return solver
-    if sheaf.depth < 3 or max(sheaf.dims[1:-1]) <= DENSE_MAX_WIDTH:
+    width = max(sheaf.dims[1:-1], default=0)
+    if sheaf.depth < 3 or width <= (DENSE_MAX_WIDTH if sheaf.depth == 3 else DENSE_MAX_WIDTH_DEEP):
         return "dense"
     return "cg"
 
@@ -265,6 +270,7 @@ def walk(sheaf, X, Y, start, tol, max_iter, solver="auto", stats=None):
     etol = cg_tol(tol)
     release_tol = max(tol, np.sqrt(etol)) if use_cg else tol
     cg_iters = np.zeros(B, dtype=np.int64)
+    precond = None
     z = [zz.copy() for zz in start.z]
     a = [aa.copy() for aa in start.a]
     modes = [np.where(zz > 0, ACTIVE, np.where(zz < 0, INACTIVE, KINK)).astype(np.int8)
@@ -284,7 +290,9 @@ def walk(sheaf, X, Y, start, tol, max_iter, solver="auto", stats=None):
         if use_cg:
             system = ReducedSystem(sheaf, Xs, Ys, ms)
             x0 = np.concatenate(a0[:L - 2], axis=1)
-            x, solved, it = system.solve(x0, etol, CG_MAX_ITER)
+            if precond is None:   # one shared factor per walk: built from the whole batch's first region
+                precond = system.preconditioner()
+            x, solved, it = system.solve(x0, etol, CG_MAX_ITER, precond)
             z1, a1 = _stalks(sheaf, Xs, Ys, ms, system.activations(x))
             cg_iters[sel] += it
         else:

@@ -222,6 +222,7 @@ class ReducedSystem:
             done = (rz_new <= tol * es + fl) | (pq <= 0)
             if done.any():
                 x[todo[done]] = xs[done]
+                energy[todo[done]] = es[done]
                 keep = ~done
                 if not keep.any():
                     todo = todo[keep]
@@ -239,10 +240,11 @@ class ReducedSystem:
             ps = zs + beta[:, None] * ps
         if todo.size:
             x[todo] = xs
+            energy[todo] = es
         # confirm on the true residual (the recurred one drifts by rounding)
         r = self.rhs - self.matvec(x)
         rz = _rowdot(r, precond(r))
-        converged = rz <= 4.0 * tol * self.region_energy(x) + 4.0 * floor
+        converged = rz <= 4.0 * tol * energy + 4.0 * floor
         return x, converged, iters
 
     def take(self, rows) -> "ReducedSystem":

@@ -118,18 +118,18 @@ def test_same_seed_same_batches_for_both_trainers(task):
     seen = {}
     for Trainer in (sheaflab.SheafTrainer, sheaflab.SGDTrainer):
         class Spy(Trainer):
-            def _batch(self, Xb, Yb):
+            def _batch(self, Xb, Yb, idx=None):
                 seen.setdefault(Trainer.__name__, []).append(Xb.copy())
-                return super()._batch(Xb, Yb)
+                return super()._batch(Xb, Yb, idx)
         Spy(sheaf, batch_size=7, seed=5, progress=False).fit(X, Y, epochs=3)
     a, b = seen["SheafTrainer"], seen["SGDTrainer"]
     assert len(a) == len(b) == 3 * 9
     assert all(np.array_equal(p, q) for p, q in zip(a, b))
     other = []
     class Spy(sheaflab.SGDTrainer):
-        def _batch(self, Xb, Yb):
+        def _batch(self, Xb, Yb, idx=None):
             other.append(Xb.copy())
-            return super()._batch(Xb, Yb)
+            return super()._batch(Xb, Yb, idx)
     Spy(sheaf, batch_size=7, seed=6, progress=False).fit(X, Y, epochs=1)
     assert not np.array_equal(other[0], a[0])
 
