@@ -81,6 +81,8 @@ class ReducedSystem:
         self.last_dinv = 1.0 / self.last_d
         self.kink_last = (modes[-1] == KINK).astype(np.float64)
         self.act_last = 2.0 * h[-1]                         # h / d: 1 on active units, else 0
+        self.any_kink_last = bool(self.kink_last.any())
+        self._aw = self.act_last * WL[0] if WL.shape[0] == 1 else None
         m = WL.shape[0]
         if m == 1:
             w = WL[0]
@@ -111,7 +113,13 @@ class ReducedSystem:
 
     def _inner_last(self, g):
         """``Q g`` for the Schur-corrected last hidden edge: ``kink * g + act * W_L^T K^{-1} W_L (act * g)``."""
-        return self.kink_last * g + self.act_last * self._lowrank(self.act_last * g)
+        if self.Ws[-1].shape[0] == 1:      # scalar output: act * w is one (B, n) array
+            t = self._aw * (_rowdot(g, self._aw) * self.Kinv)[:, None]
+        else:
+            t = self.act_last * self._lowrank(self.act_last * g)
+        if self.any_kink_last:
+            t += self.kink_last * g
+        return t
 
     def matvec(self, V):
         """``S V`` for a batch V: (B, n) -> (B, n)."""
@@ -258,6 +266,8 @@ class ReducedSystem:
         for name in ("last_d", "last_dinv", "kink_last", "act_last", "Kinv", "r_last", "d", "rhs",
                      "X", "Y"):
             setattr(new, name, getattr(self, name)[rows])
+        new.any_kink_last = bool(new.kink_last.any())
+        new._aw = None if self._aw is None else self._aw[rows]
         return new
 
     def activations(self, x):
