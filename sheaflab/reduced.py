@@ -255,6 +255,29 @@ class ReducedSystem:
         converged = rz <= 4.0 * tol * energy + 4.0 * floor
         return x, converged, iters
 
+    def dense(self) -> np.ndarray:
+        """(B, n, n) every example's ``S`` as a dense matrix, assembled block by block (for the
+        spectral gap and for tests, not for the walk)."""
+        Ws, sl, K, B = self.Ws, self.slices, self.L - 2, self.B
+        M = np.zeros((B, self.n, self.n))
+        idx = np.arange(self.n)
+        M[:, idx, idx] = self.d
+        for k in range(K):
+            W = Ws[k + 1]
+            if k + 1 < K:
+                M[:, sl[k], sl[k]] += (W.T[None] * self.p[k][:, None, :]) @ W
+                C = -W.T[None] * self.h[k + 1][:, None, :]
+                M[:, sl[k], sl[k + 1]] += C
+                M[:, sl[k + 1], sl[k]] += np.swapaxes(C, 1, 2)
+            else:
+                if self.any_kink_last:
+                    M[:, sl[k], sl[k]] += (W.T[None] * self.kink_last[:, None, :]) @ W
+                WL = Ws[-1]
+                V = (self.act_last[:, :, None] * WL.T[None]).transpose(0, 2, 1) @ W   # (B, m, n_k)
+                Kinv = self.Kinv[:, None, None] if WL.shape[0] == 1 else self.Kinv
+                M[:, sl[k], sl[k]] += np.swapaxes(V, 1, 2) @ (Kinv @ V if WL.shape[0] > 1 else Kinv * V)
+        return M
+
     def take(self, rows) -> "ReducedSystem":
         """The same system for a subset of the examples (rows: integer indices)."""
         new = ReducedSystem.__new__(ReducedSystem)
