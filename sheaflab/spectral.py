@@ -28,11 +28,13 @@ def lambda_min(sheaf, patterns, pinned: str = "both", method: str = "auto") -> n
     method: "dense" (one dense symmetric eigensolve of ``L_free`` per example), "lanczos" (both ends
     pinned, two or more hidden layers: batched Lanczos on ``L_free^{-1}``, applied exactly through
     the reduced Schur system, so the small, tightly clustered bottom of the spectrum becomes the
-    well separated top of the inverse's; about 20-40 steps to 1e-12), or "auto" (default): Lanczos
-    where it applies and ``L_free`` has more than :data:`DENSE_MAX_FREE_DIM` free coordinates,
-    dense otherwise.
+    well separated top of the inverse's; about 20-40 steps, to about 1e-10 relative), "eigsh" (the
+    same operator, one ``scipy.sparse.linalg.eigsh`` run per example: a slower independent check),
+    or "auto" (default): Lanczos where it applies and ``L_free`` has more than
+    :data:`DENSE_MAX_FREE_DIM` free coordinates, dense otherwise. Measured at [2,64,64,1], B = 300:
+    dense about 1.1-1.6 s, Lanczos about 30-40 ms (agreeing to 1e-13).
     """
-    choice(method, "method", ("auto", "dense", "lanczos"))
+    choice(method, "method", ("auto", "dense", "lanczos", "eigsh"))
     use = method
     if method == "auto":
         use = ("lanczos" if pinned == "both" and sheaf.depth >= 3
@@ -40,13 +42,31 @@ def lambda_min(sheaf, patterns, pinned: str = "both", method: str = "auto") -> n
     if use == "dense":
         return np.linalg.eigvalsh(sheaf.L_free(patterns, pinned))[..., 0]
     if pinned != "both" or sheaf.depth < 3:
-        raise ValueError("method='lanczos' needs pinned='both' and two or more hidden layers")
+        raise ValueError(f"method={use!r} needs pinned='both' and two or more hidden layers")
     S, _ = sheaf._patterns_batch(patterns)
     single = np.ndim(patterns[0]) == 1
-    inv = _InverseLfree(sheaf, S)
-    theta = _lanczos_largest(inv, inv.B, inv.N, LANCZOS_STEPS)
-    lam = 1.0 / theta
+    if use == "eigsh":
+        lam = _eigsh_gaps(sheaf, S)
+    else:
+        inv = _InverseLfree(sheaf, S)
+        lam = 1.0 / _lanczos_largest(inv, inv.B, inv.N, LANCZOS_STEPS)
     return float(lam[0]) if single else lam
+
+
+def _eigsh_gaps(sheaf, S) -> np.ndarray:
+    """lambda_min per example from ``scipy.sparse.linalg.eigsh`` (ARPACK's implicitly restarted
+    Lanczos) on ``L_free^{-1}`` as a LinearOperator, one example at a time: an independent check
+    of the batched Lanczos (one ARPACK run per example is too slow for the trainer's hot path)."""
+    from scipy.sparse.linalg import LinearOperator, eigsh
+    out = np.empty(S[0].shape[0])
+    for i in range(out.size):
+        inv = _InverseLfree(sheaf, [s[i:i + 1] for s in S])
+        op = LinearOperator((inv.N, inv.N), matvec=lambda v: inv(np.reshape(v, (1, -1)))[0],
+                            dtype=np.float64)
+        theta = eigsh(op, k=1, which="LA", tol=1e-12, v0=np.ones(inv.N),
+                      return_eigenvectors=False)
+        out[i] = 1.0 / theta[0]
+    return out
 
 
 def lambda_max_bound(sheaf) -> float:
@@ -219,23 +239,32 @@ def _largest_tridiagonal(alpha, beta, lower=None, points=15, sweeps=3):
         n_lo = (above > 0).sum(axis=1)                # trial values with an eigenvalue above them
         lo = np.where(n_lo > 0, x[rows, np.maximum(n_lo - 1, 0)], lo)
         hi = np.where(n_lo < points, x[rows, np.minimum(n_lo, points - 1)], hi)
-    x = hi * (1.0 + 1e-15) + 1e-300                  # strictly above the largest eigenvalue
+    scale = np.abs(alpha).max(axis=1) + absb.max(axis=1, initial=0.0)
+    floor = 1e-150 * (1.0 + scale)                   # keeps d**2 representable
+    x = hi + 1e-15 * scale                           # strictly above the largest eigenvalue
     for _ in range(30):
-        d = x - alpha[:, 0]
-        dp = np.ones_like(x)
-        ratio = dp / d
-        for j in range(1, k):
-            dp = 1.0 + b2[:, j - 1] * dp / d ** 2
-            d = x - alpha[:, j] - b2[:, j - 1] / d
-            ratio += dp / d
-        step = 1.0 / ratio
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            step = _newton_step(x, alpha, b2, floor, k)
         x = np.maximum(x - step, lo)
         if np.all(step <= 1e-15 * np.abs(x)):
             break
     return x
 
 
-def _lanczos_largest(op, B, N, steps, tol=1e-10, seed=0, first=20, check=10):
+def _newton_step(x, alpha, b2, floor, k):
+    """``det(x I - T) / det'(x I - T)`` from the pivots of ``x I - T = L D L^T`` (0 where a pivot
+    underflows, i.e. x sits on the root to rounding)."""
+    d = np.maximum(x - alpha[:, 0], floor)             # x I - T is positive definite above the root
+    dp = np.ones_like(x)
+    ratio = dp / d
+    for j in range(1, k):
+        dp = 1.0 + b2[:, j - 1] * dp / d ** 2
+        d = np.maximum(x - alpha[:, j] - b2[:, j - 1] / d, floor)
+        ratio += dp / d
+    return np.where(np.isfinite(ratio) & (ratio > 0), 1.0 / ratio, 0.0)
+
+
+def _lanczos_largest(op, B, N, steps, tol=1e-10, seed=0, first=15, check=5):
     """Largest eigenvalue of a batch of SPD operators (one per example) by Lanczos, vectorised over
     the examples. op: (B, N) -> (B, N).
 

@@ -26,6 +26,7 @@ from .optim import make_optimizer
 from .parallel import BatchStats, fast_phase
 from .direct import scalar_case
 from .sheaf import Cochain, NeuralSheaf
+from .solve import equilibrium
 from .spectral import equilibrium_gaps
 
 # an epoch whose training MSE exceeds the initial one by this factor counts as diverged
@@ -283,7 +284,16 @@ class SheafTrainer(_Trainer):
     def _gap(self, X, Y) -> float:
         if not self.track_gap or (self.history.epochs + 1) % self.track_gap:
             return float("nan")
-        return float(equilibrium_gaps(self.sheaf, X, Y).mean())
+        warm = self._warm
+        if warm is None or not warm.seen.all():
+            return float(equilibrium_gaps(self.sheaf, X, Y).mean())
+        # the equilibria at the epoch's final weights, from the ones the epoch left: the next
+        # epoch's fast phase starts from them in turn (with full batches at the very same weights),
+        # so the recording costs little more than the eigensolve itself
+        idx = slice(None)
+        eq = equilibrium(self.sheaf, X, Y, init=warm.start(self.sheaf, X, Y, idx), **self._eq_kwargs)
+        warm.store(idx, eq.cochain)
+        return float(eq.lambda_min().mean())
 
     def _uses_warm_starts(self) -> bool:
         return (self.warm_start and self.method == "direct" and not scalar_case(self.sheaf))
