@@ -8,6 +8,14 @@ energy decreases off it. So the true (piecewise quadratic) energy never increase
 sit exactly on a kink are found exactly. For ``[n_0, n_1, 1]`` networks :func:`one_hidden_scalar`
 reaches the same minimiser from the forward pass by a scalar breakpoint search.
 
+Two region solvers serve the walk on nets with two or more hidden layers (:func:`choose_solver`):
+the dense one factorises every example's blocks (:func:`_block_thomas`), and the iterative one runs
+conjugate gradients on the reduced Schur system of :mod:`sheaflab.reduced`, batched over the
+examples with one shared Cholesky preconditioner, from the walk's current activations. CG lowers
+the region's energy at every iteration, so the walk's guarantees hold with it too: the true energy
+never rises, kink minima end exactly on ``z = 0``, and an example counts as converged only when its
+last region solve met the tolerance (see :mod:`sheaflab.reduced`).
+
 Each hidden unit is in one of three modes: ``ACTIVE`` (``z > 0``: ReLU discord ``z - a``),
 ``INACTIVE`` (``z < 0``: discord ``-a``) or ``KINK`` (``z = 0`` exactly: a unit on the kink).
 This module is called through :func:`sheaflab.equilibrium` (``method="direct"``).

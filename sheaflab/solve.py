@@ -3,8 +3,10 @@
 Two methods reach a local minimum of the Dirichlet energy with the input pinned (and the output
 pinned to a target when ``Y`` is given):
 
-* ``method="direct"`` (:mod:`sheaflab.direct`): exact per-region linear solves along an active-set
-  walk, which lands exactly on minima that sit on a kink ``z_j = 0``;
+* ``method="direct"`` (:mod:`sheaflab.direct`): per-region solves along an active-set walk, which
+  lands exactly on minima that sit on a kink ``z_j = 0``; each region is solved densely or, on wide
+  deep nets, by preconditioned conjugate gradients on the reduced system (:mod:`sheaflab.reduced`,
+  option ``solver``) to a tolerance tied to ``tol``;
 * ``method="diffusion"`` (:mod:`sheaflab.dynamics`): the pinned heat flow integrated by explicit
   Euler, sliding along kinks, to a tolerance on the speed ``||dc/dt||``.
 
