@@ -415,3 +415,13 @@ def test_track_gap_is_the_mean_gap_at_the_epochs_equilibria():
     hc = cold.fit(X, Y, epochs=4)
     eqc = sheaflab.equilibrium(cold.sheaf, X, Y)
     assert hc.lambda_min[3] == pytest.approx(eqc.lambda_min().mean(), rel=1e-8)
+
+
+def test_warm_starts_leave_the_heat_flow_and_the_scalar_solve_alone(task):
+    """The heat flow and the [n, m, 1] breakpoint solve start from the forward pass either way."""
+    sheaf, X, Y = task
+    for kw in ({"method": "diffusion", "tol": 1e-9}, {}):
+        runs = [sheaflab.SheafTrainer(sheaf, lr=0.01, progress=False, warm_start=w, **kw).fit(X, Y, epochs=3)
+                for w in (True, False)]
+        np.testing.assert_array_equal(runs[0].train_mse, runs[1].train_mse)
+        np.testing.assert_array_equal(runs[0].fast_iterations, runs[1].fast_iterations)
