@@ -1,7 +1,8 @@
 """Trainer benchmark (trainer issue): the sheaf trainer (Algorithm 4) next to the SGD baseline.
 
 Everything is measured side by side in one run on this machine. Run:  python bench/bench_trainer.py
-(about a minute on 2 cores). The batch-parallel speedup lives in bench/bench_parallel.py.
+(a few minutes on 2 cores), or ``python bench/bench_trainer.py deep`` for the deep-net tables only.
+The batch-parallel speedup lives in bench/bench_parallel.py.
 """
 
 from __future__ import annotations
@@ -93,7 +94,96 @@ def growth_section():
         print(f"{str(dims):>16}{n:>9}{ts * 1e3:>10.3f}{tg * 1e3:>10.3f}{ts / tg:>8.2f}{solves:>11.2f}")
 
 
+def steady_epochs(dims, X, Y, warm=True, warmup=20, rounds=4, per_round=10, seed=0):
+    """Mean seconds per epoch of the sheaf trainer and of SGD (full batch, Adam lr 0.01) after
+    ``warmup`` epochs, timed in alternating rounds so that load from other processes falls on
+    both. Returns (sheaf s/epoch, sgd s/epoch, sheaf trainer, sgd trainer)."""
+    sheaf = sheaflab.NeuralSheaf.random(dims, seed=seed)
+    ts = sheaflab.SheafTrainer(sheaf, lr=0.01, optimizer="adam", progress=False, seed=seed,
+                               warm_start=warm)
+    tg = sheaflab.SGDTrainer(sheaf, lr=0.01, optimizer="adam", progress=False, seed=seed)
+    ts.fit(X, Y, epochs=warmup)
+    tg.fit(X, Y, epochs=warmup)
+    spent = {"s": 0.0, "g": 0.0}
+    for _ in range(rounds):
+        for key, tr in (("s", ts), ("g", tg)):
+            before = tr.history.wall_time[-1]
+            tr.fit(X, Y, epochs=per_round)
+            spent[key] += tr.history.wall_time[-1] - before
+    n = rounds * per_round
+    return spent["s"] / n, spent["g"] / n, ts, tg
+
+
+def deep_section():
+    """Deep and wide nets: sheaf epoch over SGD epoch with warm starts on and off."""
+    X, Y, _, _ = task()
+    print("== Deep nets: epoch wall time, full batch 300, Adam lr 0.01, mean over epochs 21-60 "
+          "(ms per epoch) ==")
+    print(f"{'network':>20}{'sgd':>9}{'sheaf warm':>12}{'ratio':>7}{'sheaf cold':>12}{'ratio':>7}"
+          f"{'solves/ex warm':>15}{'cold':>6}{'MSE@60 warm':>13}{'cold':>9}{'sgd':>9}   bar")
+    bars = {"[2, 64, 64, 1]": 25, "[2, 128, 128, 1]": 40, "[2, 30, 1]": None}
+    for dims in ([2, 30, 1], [2, 64, 64, 1], [2, 128, 128, 1], [2, 32, 32, 32, 1],
+                 [2, 16, 16, 16, 16, 1]):
+        sw, gw, tw, tgw = steady_epochs(dims, X, Y, warm=True)
+        sc, gc, tc, _ = steady_epochs(dims, X, Y, warm=False)
+        g = 0.5 * (gw + gc)
+        solves = [t.history.fast_iterations[20:].mean() / X.shape[0] for t in (tw, tc)]
+        bar = bars.get(str(dims), "")
+        verdict = ""
+        if bar:
+            verdict = f"<= {bar}x: {'met' if sw / gw <= bar else 'NOT met'}"
+        elif bar is None:
+            verdict = "no slower than 2.5x"
+        print(f"{str(dims):>20}{g * 1e3:>9.3f}{sw * 1e3:>12.2f}{sw / gw:>7.1f}{sc * 1e3:>12.2f}"
+              f"{sc / gc:>7.1f}{solves[0]:>15.2f}{solves[1]:>6.2f}{tw.history.train_mse[-1]:>13.5f}"
+              f"{tc.history.train_mse[-1]:>9.5f}{tgw.history.train_mse[-1]:>9.5f}   {verdict}")
+    print("ratio: sheaf epoch / SGD epoch measured in alternating rounds; solves/ex: region solves")
+    print("per example per epoch; MSE@60: training MSE after 60 epochs (warm starts can settle in")
+    print("other local minima than cold starts, so the curves differ)")
+    print()
+    print("== Width growth at depth 3 ([2, n, n, 1]): sheaf epoch / SGD epoch, warm starts on ==")
+    print(f"{'n':>6}{'sgd ms':>9}{'sheaf ms':>10}{'ratio':>7}")
+    for n in (16, 32, 64, 128, 256):
+        sw, gw, _, _ = steady_epochs([2, n, n, 1], X, Y, rounds=2)
+        print(f"{n:>6}{gw * 1e3:>9.3f}{sw * 1e3:>10.2f}{sw / gw:>7.1f}")
+    print()
+    gap_section(X, Y)
+
+
+def gap_section(X, Y):
+    """What one track_gap recording costs next to one epoch."""
+    from sheaflab import measure
+    print("== track_gap: one recording of the mean lambda_min(L_free) over the training set ==")
+    print(f"{'network':>18}{'epoch ms':>10}{'recording ms':>14}{'epochs':>8}{'dense eigvalsh ms':>19}")
+    for dims in ([2, 64, 64, 1], [2, 128, 128, 1]):
+        sheaf = sheaflab.NeuralSheaf.random(dims, seed=0)
+        tr = sheaflab.SheafTrainer(sheaf, lr=0.01, optimizer="adam", progress=False, track_gap=1)
+        tr.fit(X, Y, epochs=20)
+        tr.track_gap = 0
+        before = tr.history.wall_time[-1]
+        tr.fit(X, Y, epochs=20)
+        epoch = (tr.history.wall_time[-1] - before) / 20
+
+        def record():
+            tr.track_gap = 1
+            tr._gap(X, Y)
+            tr.track_gap = 0
+        (rec,) = measure.best_times([record], repeats=5)
+        eq = sheaflab.equilibrium(tr.sheaf, X, Y)
+        (dense,) = measure.best_times([lambda: sheaflab.spectral.lambda_min(
+            tr.sheaf, eq.patterns, method="dense")], repeats=1, warmup=False)
+        print(f"{str(dims):>18}{epoch * 1e3:>10.2f}{rec * 1e3:>14.2f}{rec / epoch:>8.1f}{dense * 1e3:>19.0f}")
+    print("recording: the equilibria at the epoch's final weights from the epoch's own (kept as the")
+    print("next epoch's warm starts) plus batched Lanczos on L_free^{-1}; the bar is < 1 epoch")
+
+
 if __name__ == "__main__":
-    adam_section()
-    gd_section()
-    growth_section()
+    import sys
+    sheaflab.tune_allocator()
+    if sys.argv[1:] == ["deep"]:
+        deep_section()
+    else:
+        adam_section()
+        gd_section()
+        growth_section()
+        deep_section()

@@ -8,6 +8,14 @@ energy decreases off it. So the true (piecewise quadratic) energy never increase
 sit exactly on a kink are found exactly. For ``[n_0, n_1, 1]`` networks :func:`one_hidden_scalar`
 reaches the same minimiser from the forward pass by a scalar breakpoint search.
 
+Two region solvers serve the walk on nets with two or more hidden layers (:func:`choose_solver`):
+the dense one factorises every example's blocks (:func:`_block_thomas`), and the iterative one runs
+conjugate gradients on the reduced Schur system of :mod:`sheaflab.reduced`, batched over the
+examples with one shared Cholesky preconditioner, from the walk's current activations. CG lowers
+the region's energy at every iteration, so the walk's guarantees hold with it too: the true energy
+never rises, kink minima end exactly on ``z = 0``, and an example counts as converged only when its
+last region solve met the tolerance (see :mod:`sheaflab.reduced`).
+
 Each hidden unit is in one of three modes: ``ACTIVE`` (``z > 0``: ReLU discord ``z - a``),
 ``INACTIVE`` (``z < 0``: discord ``-a``) or ``KINK`` (``z = 0`` exactly: a unit on the kink).
 This module is called through :func:`sheaflab.equilibrium` (``method="direct"``).
@@ -18,9 +26,20 @@ from __future__ import annotations
 import numpy as np
 
 from . import heads
+from .reduced import ReducedSystem, cg_tol
 from .sheaf import NeuralSheaf
 
 ACTIVE, INACTIVE, KINK = 1, -1, 0
+
+# "auto" solves regions densely when every hidden width is at most DENSE_MAX_WIDTH (16 with three
+# or more hidden layers), conjugate gradients on the reduced system otherwise. Measured here (walk
+# from the forward pass, B = 300, dense / cg ms): [2,12,12,1] 10.6 / 10.4, [2,16,16,1] 23 / 15,
+# [2,24,24,1] 63 / 28, [2,8,8,8,1] 14.5 / 24, [2,16,16,16,1] 50 / 47, [2,16,16,16,16,1] 94 / 97,
+# [2,32,32,32,1] 190 / 95, [2,128,128,1] 1610 / 93 (bench/bench_engine.py prints the crossover).
+DENSE_MAX_WIDTH = 12
+DENSE_MAX_WIDTH_DEEP = 16
+# conjugate-gradient iterations allowed per region solve (the walk resumes from where CG stopped)
+CG_MAX_ITER = 200
 
 
 def _solve_spd(M, r):
@@ -74,6 +93,12 @@ def region_minimizer(sheaf: NeuralSheaf, X, Y, modes):
         acts = [a1]
     else:
         acts = _block_thomas(Ws, diag, p, half_s, rhs)
+    return _stalks(sheaf, X, Y, modes, acts)
+
+
+def _stalks(sheaf, X, Y, modes, acts):
+    """``(z, a)`` of a region's cochain from its activations: each ``z_l`` in closed form."""
+    Ws, bs, L = sheaf.weights, sheaf.biases, sheaf.depth
     zs, prev = [], X
     for l in range(1, L + 1):
         u = prev @ Ws[l - 1].T + bs[l - 1]
@@ -147,22 +172,26 @@ def head_region_minimizer(sheaf: NeuralSheaf, X, Y, modes, linear=None):
     """The region minimiser of a network with a sigmoid or softmax head: ``n_L + 1`` linear solves.
 
     Inside one region the identity-head minimiser is affine in its target ``y'``, so the solves for
-    ``y' = 0`` and ``y' = e_k`` (``linear(Y')``, by default :func:`region_minimizer`) give it for every
-    target; :func:`sheaflab.heads.output_target` finds the ``y'`` whose output block minimises the
+    ``y' = y`` and ``y' = y + e_k`` (``linear(Y')``, by default :func:`region_minimizer`) give it for
+    every target; :func:`sheaflab.heads.output_target` finds the ``y'`` whose output block minimises the
     head's energy (a small Newton problem per example), and the minimiser is the matching combination.
     Returns ``(z, a, converged)`` like :func:`region_minimizer` plus a (B,) bool for the Newton solve.
     """
     solve = linear or (lambda target: region_minimizer(sheaf, X, target, modes))
     B, n = Y.shape
-    z0, a0 = solve(np.zeros_like(Y))
-    cols = [solve(np.broadcast_to(np.eye(n)[k], (B, n))) for k in range(n)]
+    # solves at y' = y and y' = y + e_k: the first is the identity head's answer (a warm start for
+    # an iterative solver), the differences are the columns of the affine map
+    z0, a0 = solve(Y)
+    cols = [solve(Y + np.eye(n)[k]) for k in range(n)]
     dz = [[c[0][l] - z0[l] for l in range(len(z0))] for c in cols]
     da = [[c[1][l] - a0[l] for l in range(len(a0))] for c in cols]
     J = np.stack([d[-1] for d in dz], axis=2)                  # (B, n, n): d z_L / d y'
     J = 0.5 * (J + np.swapaxes(J, 1, 2))                       # symmetric in exact arithmetic
-    y_eff, _, ok = heads.output_target(sheaf._head, J, z0[-1], Y)
-    z = [z0[l] + sum(y_eff[:, k:k + 1] * dz[k][l] for k in range(n)) for l in range(len(z0))]
-    a = [a0[l] + sum(y_eff[:, k:k + 1] * da[k][l] for k in range(n)) for l in range(len(a0))]
+    t0 = z0[-1] - np.einsum("bij,bj->bi", J, Y)                # z_L at y' = 0
+    y_eff, _, ok = heads.output_target(sheaf._head, J, t0, Y)
+    shift = y_eff - Y
+    z = [z0[l] + sum(shift[:, k:k + 1] * dz[k][l] for k in range(n)) for l in range(len(z0))]
+    a = [a0[l] + sum(shift[:, k:k + 1] * da[k][l] for k in range(n)) for l in range(len(a0))]
     return z, a, ok
 
 
@@ -249,10 +278,38 @@ def _release_strength(u, a, tol):
     return np.maximum(up, down), direction
 
 
-def walk(sheaf, X, Y, start, tol, max_iter):
-    """Active-set walk from ``start``; returns (z, a, modes, converged, iterations)."""
+def choose_solver(sheaf, solver: str = "auto") -> str:
+    """The region solver the walk uses: ``"dense"`` (per-example block factorisations) or ``"cg"``
+    (conjugate gradients on the reduced system, :mod:`sheaflab.reduced`). ``"auto"`` takes the dense
+    solve for one hidden layer and for narrow deep nets (every hidden width at most
+    :data:`DENSE_MAX_WIDTH`), where it measured faster, and conjugate gradients otherwise."""
+    if solver != "auto":
+        return solver
+    width = max(sheaf.dims[1:-1], default=0)
+    if sheaf.depth < 3 or width <= (DENSE_MAX_WIDTH if sheaf.depth == 3 else DENSE_MAX_WIDTH_DEEP):
+        return "dense"
+    return "cg"
+
+
+def walk(sheaf, X, Y, start, tol, max_iter, solver="auto", stats=None):
+    """Active-set walk from ``start``; returns (z, a, modes, converged, iterations).
+
+    solver: "dense", "cg" or "auto" (:func:`choose_solver`). With "cg" each region solve runs
+    preconditioned conjugate gradients from the current activations to the relative residual
+    :func:`~sheaflab.reduced.cg_tol` ``(tol)``; an example converges only when its last solve met
+    that tolerance, and the kink release test uses ``max(tol, 0.1 sqrt(cg_tol(tol)))``. ``stats`` (a dict),
+    when given, receives ``"cg_iterations"``: (B,) CG iterations summed over the region solves.
+    """
     B, L = X.shape[0], sheaf.depth
     Ws, bs = sheaf.weights, sheaf.biases
+    solver = choose_solver(sheaf, solver)
+    use_cg = solver == "cg" and L >= 3
+    etol = cg_tol(tol)
+    # an iterative solve leaves errors of about sqrt(etol) in the stalks: a kink unit is released
+    # only when it descends clearly beyond them (holding it costs at most ~ (0.1 sqrt(etol))^2 / 2)
+    release_tol = max(tol, 0.1 * np.sqrt(etol)) if use_cg else tol
+    cg_iters = np.zeros(B, dtype=np.int64)
+    precond = None
     z = [zz.copy() for zz in start.z]
     a = [aa.copy() for aa in start.a]
     modes = [np.where(zz > 0, ACTIVE, np.where(zz < 0, INACTIVE, KINK)).astype(np.int8)
@@ -270,10 +327,26 @@ def walk(sheaf, X, Y, start, tol, max_iter):
         z0 = [zz[sel] for zz in z]
         a0 = [aa[sel] for aa in a]
         solved = True
-        if sheaf.head == "identity":
-            z1, a1 = region_minimizer(sheaf, Xs, Ys, ms)
+        if use_cg:
+            x0 = np.concatenate(a0[:L - 2], axis=1)
+
+            def linear(target):
+                nonlocal precond, solved
+                system = ReducedSystem(sheaf, Xs, target, ms)
+                if precond is None:   # one shared factor per walk: built from the whole batch's first region
+                    precond = system.preconditioner()
+                x, ok, it = system.solve(x0, etol, CG_MAX_ITER, precond)
+                cg_iters[sel] += it
+                solved = solved & ok
+                return _stalks(sheaf, Xs, target, ms, system.activations(x))
         else:
-            z1, a1, solved = head_region_minimizer(sheaf, Xs, Ys, ms)
+            def linear(target):
+                return region_minimizer(sheaf, Xs, target, ms)
+        if sheaf.head == "identity":
+            z1, a1 = linear(Ys)
+        else:   # n_L + 1 linear solves and a small Newton problem (head_region_minimizer)
+            z1, a1, ok = head_region_minimizer(sheaf, Xs, Ys, ms, linear)
+            solved = solved & ok
         iters[sel] += 1
         # longest step towards the region minimiser that stays in the region's closure
         t = np.ones(Xs.shape[0])
@@ -297,7 +370,7 @@ def walk(sheaf, X, Y, start, tol, max_iter):
             zn[l][on_kink] = 0.0
             m[on_kink] = KINK
             u = prev @ Ws[l].T + bs[l]
-            st, di = _release_strength(u, an[l], tol)
+            st, di = _release_strength(u, an[l], release_tol)
             st[m != KINK] = 0.0
             strengths.append(st)
             directions.append(di)
@@ -329,4 +402,6 @@ def walk(sheaf, X, Y, start, tol, max_iter):
         idx = np.arange(B)[sel]
         converged[idx[done_now]] = True
         active = idx[~done_now]
+    if stats is not None:
+        stats["cg_iterations"] = cg_iters
     return z, a, modes, converged, iters

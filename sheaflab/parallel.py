@@ -106,13 +106,27 @@ def _rows(c: Cochain, lo: int, hi: int) -> Cochain:
     return Cochain(c.x[lo:hi], [z[lo:hi] for z in c.z], [a[lo:hi] for a in c.a], c.yhat[lo:hi])
 
 
-def _stats(sheaf, X, Y, kwargs) -> BatchStats:
-    """Equilibrium of one chunk, reduced to its :class:`BatchStats`."""
+def _stats(sheaf, X, Y, kwargs):
+    """Equilibrium of one chunk, reduced to its :class:`BatchStats`; with ``kwargs["_cochain"]``
+    true, ``(stats, equilibrium cochain)``."""
+    kwargs = dict(kwargs)
+    keep = kwargs.pop("_cochain", False)
     eq = equilibrium(sheaf, X, Y, **kwargs)
     sum_W, sum_b = local_sums(sheaf, eq.cochain, eq.discord)
-    return BatchStats(X.shape[0], sum_W, sum_b, float(eq.energy.sum()),
-                      eq.discord.norms().sum(axis=0), int(eq.iterations.sum()),
-                      int(eq.converged.size - eq.converged.sum()))
+    stats = BatchStats(X.shape[0], sum_W, sum_b, float(eq.energy.sum()),
+                       eq.discord.norms().sum(axis=0), int(eq.iterations.sum()),
+                       int(eq.converged.size - eq.converged.sum()))
+    return (stats, eq.cochain) if keep else stats
+
+
+def _join(cochains) -> Cochain:
+    """The chunks' cochains stacked back into the batch's, in chunk order."""
+    if len(cochains) == 1:
+        return cochains[0]
+    return Cochain(np.concatenate([c.x for c in cochains]),
+                   [np.concatenate(v) for v in zip(*[c.z for c in cochains])],
+                   [np.concatenate(v) for v in zip(*[c.a for c in cochains])],
+                   np.concatenate([c.yhat for c in cochains]))
 
 
 def _chunk(sheaf, X, Y, kwargs, parent_pid) -> BatchStats:
@@ -139,7 +153,7 @@ def _bounds(B: int, n_chunks: int | None, chunk_size: int | None) -> list:
 
 
 def fast_phase(sheaf: NeuralSheaf, X, Y, n_jobs: int = 1, chunk_size: int | None = None,
-               **equilibrium_kwargs) -> BatchStats:
+               return_cochain: bool = False, **equilibrium_kwargs):
     """Relax a mini-batch to equilibrium, chunk by chunk, and return its :class:`BatchStats`.
 
     Parameters
@@ -150,6 +164,8 @@ def fast_phase(sheaf: NeuralSheaf, X, Y, n_jobs: int = 1, chunk_size: int | None
         chunk in this process without joblib (the trainer's default, no overhead).
     chunk_size : examples per chunk (one joblib task each); ``None`` makes one chunk per effective
         worker.
+    return_cochain : also return the batch's equilibrium :class:`~sheaflab.Cochain` (the chunks'
+        cochains stacked in order): ``(stats, cochain)``. The trainer's warm starts keep it.
     **equilibrium_kwargs : passed to :func:`~sheaflab.equilibrium` (``method``, ``tol``, ``max_iter``,
         ``init``, ``step``). A :class:`~sheaflab.Cochain` ``init`` for the whole batch is split with it.
 
@@ -174,6 +190,8 @@ def fast_phase(sheaf: NeuralSheaf, X, Y, n_jobs: int = 1, chunk_size: int | None
         raise ValueError(f"init must be a Cochain for the whole batch of {B} examples; "
                          f"got {init.batch_size}")
     tune_allocator()
+    if return_cochain:
+        equilibrium_kwargs["_cochain"] = True
 
     pid = os.getpid()
     with warnings.catch_warnings():
@@ -190,7 +208,10 @@ def fast_phase(sheaf: NeuralSheaf, X, Y, n_jobs: int = 1, chunk_size: int | None
         # no backend hint: joblib's default (loky processes) measured faster than
         # prefer="threads", whose backend starts a new thread pool on every call
         parts = joblib.Parallel(n_jobs=n_jobs)(tasks)
+    if return_cochain:
+        cochains = [c for _, c in parts]
+        parts = [st for st, _ in parts]
     total = parts[0]
     for part in parts[1:]:  # fixed chunk order: deterministic
         total = total + part
-    return total
+    return (total, _join(cochains)) if return_cochain else total

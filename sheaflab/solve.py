@@ -3,8 +3,10 @@
 Two methods reach a local minimum of the Dirichlet energy with the input pinned (and the output
 pinned to a target when ``Y`` is given):
 
-* ``method="direct"`` (:mod:`sheaflab.direct`): exact per-region linear solves along an active-set
-  walk, which lands exactly on minima that sit on a kink ``z_j = 0``;
+* ``method="direct"`` (:mod:`sheaflab.direct`): per-region solves along an active-set walk, which
+  lands exactly on minima that sit on a kink ``z_j = 0``; each region is solved densely or, on wide
+  deep nets, by preconditioned conjugate gradients on the reduced system (:mod:`sheaflab.reduced`,
+  option ``solver``) to a tolerance tied to ``tol``;
 * ``method="diffusion"`` (:mod:`sheaflab.dynamics`): the pinned heat flow integrated by explicit
   Euler, sliding along kinks, to a tolerance on the speed ``||dc/dt||``.
 
@@ -92,7 +94,7 @@ class Equilibrium:
 
 def equilibrium(sheaf: NeuralSheaf, X, Y=None, method: str = "direct", tol: float | None = None,
                 max_iter: int | None = None, init=None, step: float | None = None,
-                record: bool = False) -> Equilibrium:
+                record: bool = False, solver: str = "auto") -> Equilibrium:
     """Relax a batch of cochains to equilibrium (the fast phase).
 
     Parameters
@@ -104,14 +106,21 @@ def equilibrium(sheaf: NeuralSheaf, X, Y=None, method: str = "direct", tol: floa
     method : "direct" (active-set walk of per-region linear solves) or "diffusion" (explicit Euler
         heat flow).
     tol : direct: relative tolerance of the one-sided derivative test at kinks (default 1e-12);
-        diffusion: stop when the norm of an example's velocity ``||dc/dt||`` is below ``tol``
-        (default 1e-8).
+        with the iterative region solver it also sets how close each region solve gets to the
+        region's minimum (energy within about ``100 tol`` relative, :func:`~sheaflab.reduced.cg_tol`),
+        so a looser ``tol`` costs fewer iterations; diffusion: stop when the norm of an example's
+        velocity ``||dc/dt||`` is below ``tol`` (default 1e-8).
     max_iter : region solves (direct, default 100) or Euler steps (diffusion, default 200000).
     init : starting cochain (a :class:`Cochain` for the same batch), ``"forward"`` (default: the
         forward pass) or ``"zeros"``. With several local minima the start decides which one is found.
     step : Euler step for diffusion; default ``1 / sheaf.lambda_max_bound()`` (always stable).
     record : diffusion only: keep the :class:`Trajectory` (energy, output stalk and pattern switches
         per step).
+    solver : direct only, two or more hidden layers: how each activation region is solved.
+        ``"dense"`` factorises every example's blocks; ``"cg"`` runs conjugate gradients on the
+        reduced system, batched, with one Cholesky preconditioner shared by the batch
+        (:mod:`sheaflab.reduced`); ``"auto"`` (default) picks by width
+        (:func:`sheaflab.direct.choose_solver`).
 
     Returns
     -------
@@ -120,6 +129,7 @@ def equilibrium(sheaf: NeuralSheaf, X, Y=None, method: str = "direct", tol: floa
     """
     instance(sheaf, "sheaf", NeuralSheaf, "a sheaflab.NeuralSheaf")
     choice(method, "method", ("direct", "diffusion"))
+    choice(solver, "solver", ("auto", "dense", "cg"))
     X = sheaf.check_input(X)
     B = X.shape[0]
     Y = None if Y is None else sheaf.check_target(Y, B)
@@ -161,7 +171,7 @@ def equilibrium(sheaf: NeuralSheaf, X, Y=None, method: str = "direct", tol: floa
             c = Cochain(X, z, a, Y.copy())
             discord = Discords(sheaf._edges, d)
         else:
-            z, a, modes, converged, iters = walk(sheaf, X, Y, start, tol, max_iter)
+            z, a, modes, converged, iters = walk(sheaf, X, Y, start, tol, max_iter, solver)
             c = Cochain(X, z, a, Y.copy())
             kinks = [m == KINK for m in modes]
     else:

@@ -189,3 +189,15 @@ def test_dask_fit_gives_the_serial_weights(dask_client, shallow):
     for p, q in zip(serial.params, on_dask.params):
         np.testing.assert_allclose(q, p, rtol=0, atol=1e-12)
     assert not all(np.array_equal(p, q) for p, q in zip(serial.params, sheaf.weights + sheaf.biases))
+
+
+def test_return_cochain_stacks_the_chunks(deep):
+    sheaf, X, Y = deep
+    serial, c1 = fast_phase(sheaf, X, Y, return_cochain=True)
+    eq = sheaflab.equilibrium(sheaf, X, Y)
+    np.testing.assert_array_equal(c1.a[0], eq.a[0])
+    chunked, c2 = fast_phase(sheaf, X, Y, n_jobs=2, chunk_size=70, return_cochain=True)
+    assert_same(chunked, fast_phase(sheaf, X, Y, chunk_size=70))
+    for p, q in zip(c1.z + c1.a, c2.z + c2.a):
+        np.testing.assert_allclose(p, q, atol=1e-12)
+    np.testing.assert_array_equal(c2.x, X)

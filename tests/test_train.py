@@ -122,18 +122,18 @@ def test_same_seed_same_batches_for_both_trainers(task):
     seen = {}
     for Trainer in (sheaflab.SheafTrainer, sheaflab.SGDTrainer):
         class Spy(Trainer):
-            def _batch(self, Xb, Yb):
+            def _batch(self, Xb, Yb, idx=None):
                 seen.setdefault(Trainer.__name__, []).append(Xb.copy())
-                return super()._batch(Xb, Yb)
+                return super()._batch(Xb, Yb, idx)
         Spy(sheaf, batch_size=7, seed=5, progress=False).fit(X, Y, epochs=3)
     a, b = seen["SheafTrainer"], seen["SGDTrainer"]
     assert len(a) == len(b) == 3 * 9
     assert all(np.array_equal(p, q) for p, q in zip(a, b))
     other = []
     class Spy(sheaflab.SGDTrainer):
-        def _batch(self, Xb, Yb):
+        def _batch(self, Xb, Yb, idx=None):
             other.append(Xb.copy())
-            return super()._batch(Xb, Yb)
+            return super()._batch(Xb, Yb, idx)
     Spy(sheaf, batch_size=7, seed=6, progress=False).fit(X, Y, epochs=1)
     assert not np.array_equal(other[0], a[0])
 
@@ -319,3 +319,113 @@ def test_joint_flow_relaxes_the_cochain_first():
     assert np.allclose(h.energy[0], 0.5 * ((sheaf.forward(X) - Y) ** 2).sum(1))
     np.testing.assert_allclose(h.energy[-1], eq.energy, rtol=0.02, atol=1e-3)
     assert h.energy[-1].sum() < 0.5 * h.energy[0].sum()
+
+
+# ---------------------------------------------------------------------------------- warm starts
+def _spy_inits(monkeypatch):
+    """Record the ``init`` the sheaf trainer hands the fast phase, batch by batch."""
+    import sheaflab.train as train_module
+    seen = []
+    real = train_module.fast_phase
+
+    def spy(*args, **kwargs):
+        init = kwargs.get("init")
+        seen.append(None if init is None else init.copy())
+        return real(*args, **kwargs)
+    monkeypatch.setattr(train_module, "fast_phase", spy)
+    return seen
+
+
+@pytest.mark.parametrize("batch_size", [None, 16])
+def test_warm_starts_use_each_examples_previous_equilibrium(monkeypatch, batch_size):
+    sheaf, X, Y = random_problem([2, 6, 5, 1], n=40, seed=2)
+    inits = _spy_inits(monkeypatch)
+    tr = sheaflab.SheafTrainer(sheaf, lr=0.01, batch_size=batch_size, progress=False, seed=1)
+    tr.fit(X, Y, epochs=1)
+    assert all(i is None for i in inits)                  # first epoch: every start is the forward pass
+    stored = [z.copy() for z in tr._warm.z], [a.copy() for a in tr._warm.a]
+    assert tr._warm.seen.all()
+    # the stored cochains are equilibria at the weights each batch was solved with; for full batch,
+    # those are the initial weights
+    if batch_size is None:
+        eq = sheaflab.equilibrium(sheaf, X, Y)
+        np.testing.assert_allclose(stored[1][0], eq.a[0], atol=1e-9)
+    del inits[:]
+    order = np.random.default_rng(1)
+    tr.fit(X, Y, epochs=1)
+    # second epoch: each batch starts from its rows' stored equilibria
+    starts = np.concatenate([i.x for i in inits])
+    z_start = np.concatenate([i.z[0] for i in inits])
+    for row, x in enumerate(starts):
+        k = int(np.flatnonzero((X == x).all(axis=1))[0])
+        np.testing.assert_array_equal(z_start[row], stored[0][0][k])
+
+
+def test_warm_starts_are_deterministic_and_fall_back_on_new_data(monkeypatch):
+    sheaf, X, Y = random_problem([2, 6, 5, 1], n=30, seed=3)
+    runs = [sheaflab.SheafTrainer(sheaf, lr=0.02, batch_size=8, progress=False).fit(X, Y, epochs=6)
+            for _ in range(2)]
+    for key in ("train_mse", "loss", "fast_iterations"):
+        np.testing.assert_array_equal(getattr(runs[0], key), getattr(runs[1], key))
+    tr = sheaflab.SheafTrainer(sheaf, lr=0.02, progress=False)
+    tr.fit(X, Y, epochs=2)
+    inits = _spy_inits(monkeypatch)
+    X2, Y2 = X + 0.1, Y.copy()                           # same shapes, other data
+    tr.fit(X2, Y2, epochs=1)
+    assert inits == [None]                                # cold again: the forward pass
+    tr.fit(X2, Y2, epochs=1)
+    assert inits[-1] is not None                          # and warm on the new data afterwards
+    cold = sheaflab.SheafTrainer(sheaf, lr=0.02, progress=False, warm_start=False)
+    inits.clear()
+    cold.fit(X, Y, epochs=3)
+    assert inits == [None] * 3 and cold._warm is None
+    with pytest.raises(TypeError, match="warm_start"):
+        sheaflab.SheafTrainer(sheaf, warm_start="yes")
+
+
+def test_warm_starts_cut_the_fast_phase_and_keep_it_exact():
+    """On a deep net warm starts need fewer region solves per epoch, and the trainer's gradient is
+    still the local rule at an equilibrium (a fixed point of the walk) of the current weights."""
+    sheaf, X, Y = random_problem([2, 16, 16, 1], n=60, seed=4)
+    hist = {w: sheaflab.SheafTrainer(sheaf, lr=0.005, progress=False, warm_start=w).fit(X, Y, epochs=8)
+            for w in (True, False)}
+    assert hist[True].fast_iterations[1:].sum() < hist[False].fast_iterations[1:].sum()
+    assert np.all(hist[True].fast_unconverged == 0)
+    tr = sheaflab.SheafTrainer(sheaf, lr=0.005, progress=False)
+    tr.fit(X, Y, epochs=3)
+    before = tr.sheaf.copy()
+    start = tr._warm.start(before, X, Y, slice(None))
+    eq = sheaflab.equilibrium(before, X, Y, init=start)
+    gW, gb = sheaflab.local_gradients(before, eq)
+    tr.optimizer = sheaflab.optim.make_optimizer("sgd", 0.1)
+    tr.fit(X, Y, epochs=1)
+    np.testing.assert_allclose(flat(tr.params), flat(before.parameters) - 0.1 * flat(gW + gb),
+                               atol=1e-12)
+
+
+def test_track_gap_is_the_mean_gap_at_the_epochs_equilibria():
+    sheaf, X, Y = random_problem([2, 20, 20, 1], n=30, seed=5)
+    tr = sheaflab.SheafTrainer(sheaf, lr=0.01, progress=False, track_gap=2)
+    h = tr.fit(X, Y, epochs=4)
+    assert np.isnan(h.lambda_min[0]) and np.isnan(h.lambda_min[2])
+    # with warm starts the gap is read at the equilibria reached from the epoch's own (which the
+    # next epoch starts from): a fixed point of the walk at the final weights
+    start = tr._warm.start(tr.sheaf, X, Y, slice(None))
+    eq = sheaflab.equilibrium(tr.sheaf, X, Y, init=start)
+    assert eq.iterations.max() == 1
+    dense = sheaflab.spectral.lambda_min(tr.sheaf, eq.patterns, method="dense").mean()
+    assert h.lambda_min[3] == pytest.approx(dense, rel=1e-8)
+    cold = sheaflab.SheafTrainer(sheaf, lr=0.01, progress=False, track_gap=2, warm_start=False)
+    hc = cold.fit(X, Y, epochs=4)
+    eqc = sheaflab.equilibrium(cold.sheaf, X, Y)
+    assert hc.lambda_min[3] == pytest.approx(eqc.lambda_min().mean(), rel=1e-8)
+
+
+def test_warm_starts_leave_the_heat_flow_and_the_scalar_solve_alone(task):
+    """The heat flow and the [n, m, 1] breakpoint solve start from the forward pass either way."""
+    sheaf, X, Y = task
+    for kw in ({"method": "diffusion", "tol": 1e-9}, {}):
+        runs = [sheaflab.SheafTrainer(sheaf, lr=0.01, progress=False, warm_start=w, **kw).fit(X, Y, epochs=3)
+                for w in (True, False)]
+        np.testing.assert_array_equal(runs[0].train_mse, runs[1].train_mse)
+        np.testing.assert_array_equal(runs[0].fast_iterations, runs[1].fast_iterations)
