@@ -174,7 +174,7 @@ class Softmax(Head):
 
 
 def output_target(head: Head, J: np.ndarray, t0: np.ndarray, Y: np.ndarray, tol: float = 1e-13,
-                  max_iter: int = 60) -> tuple:
+                  max_iter: int = 60, start=None) -> tuple:
     """The identity-head target that gives a head's region minimiser: a small Newton problem.
 
     Inside one activation region the identity-head minimiser is affine in its target: its output
@@ -185,14 +185,15 @@ def output_target(head: Head, J: np.ndarray, t0: np.ndarray, Y: np.ndarray, tol:
     convex ``Phi(t) = 1/2 t^T K t - t^T J^{-1} t0 + A(t) - y . t``, and it is the identity-head
     minimiser for the target ``y' = J^{-1} (t* - t0)``.
 
-    J: (B, n, n) symmetric positive definite; t0, Y: (B, n). Damped Newton steps (backtracking on
+    J: (B, n, n) symmetric positive definite; t0, Y: (B, n); start: (B, n) first iterate (default:
+    the identity head's answer ``t0 + J y``). Damped Newton steps (backtracking on
     ``Phi``) until the gradient's norm is below ``tol`` times the size of the terms it sums. Returns ``(y', t*, converged)``:
     (B, n), (B, n) and (B,) bool.
     """
     Jinv = np.linalg.inv(J)
     K = Jinv - np.eye(J.shape[1])
     lin = np.einsum("bij,bj->bi", Jinv, t0) + Y
-    t = t0 + np.einsum("bij,bj->bi", J, Y)      # the identity head's answer: a good start
+    t = t0 + np.einsum("bij,bj->bi", J, Y) if start is None else np.array(start, dtype=np.float64)
     done = np.zeros(t.shape[0], dtype=bool)
     rows = np.arange(t.shape[0])                 # the examples still iterating
     for _ in range(max_iter):
