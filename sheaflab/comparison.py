@@ -169,12 +169,14 @@ class Cell:
 
 def compare(task: str, dims=None, seeds=range(5), protocol: str = "seed", lr: float = 0.01,
             grid=(0.003, 0.01, 0.03), epochs: int = 200, optimizer: str = "adam",
-            n_jobs: int = 1) -> Cell:
+            n_jobs: int = 1, reuse: Cell | None = None) -> Cell:
     """Run both trainers on every seed of ``seeds`` (at least 2) and collect a :class:`Cell`.
 
     protocol: ``"seed"`` (both trainers at ``lr``) or ``"tuned"`` (each at its own :func:`tune_lr`
     choice from ``grid``, tuned once on the first seed's validation split).
     n_jobs: joblib workers over the seeds (each pair is still timed within one worker).
+    reuse: a cell of the same task, network, seeds and epochs; when the learning rates come out the
+    same, its pairs are the very runs this cell would repeat, and are taken instead of rerun.
     """
     _, dims = _check_task(task, dims)
     choice(protocol, "protocol", PROTOCOLS)
@@ -188,6 +190,9 @@ def compare(task: str, dims=None, seeds=range(5), protocol: str = "seed", lr: fl
     else:
         lr_sheaf, lr_sgd = (tune_lr(task, dims, name, grid, epochs, optimizer, seeds[0])
                             for name in ("sheaf", "sgd"))
+    if (reuse is not None and (reuse.task, reuse.dims, reuse.epochs, reuse.lr_sheaf, reuse.lr_sgd) ==
+            (task, dims, epochs, lr_sheaf, lr_sgd) and [p.sheaf.seed for p in reuse.pairs] == seeds):
+        return Cell(task, dims, protocol, lr_sheaf, lr_sgd, epochs, list(reuse.pairs))
     args = [(task, dims, s, lr_sheaf, lr_sgd, epochs, optimizer) for s in seeds]
     if n_jobs == 1:
         pairs = [run_pair(*a) for a in args]

@@ -56,3 +56,13 @@ def test_median_ci():
     assert comparison.median_ci([2.0, 2.0, np.nan]) == (2.0, 2.0, 2.0)
     with pytest.raises(ValueError, match="at least 2 finite"):
         comparison.median_ci([1.0])
+
+
+def test_a_tuned_cell_reuses_the_runs_it_would_repeat():
+    seed_cell = comparison.compare("saddle", (2, 4, 1), seeds=(0, 1), epochs=10, lr=0.03)
+    tuned = comparison.compare("saddle", (2, 4, 1), seeds=(0, 1), epochs=10, protocol="tuned",
+                               grid=(0.03,), reuse=seed_cell)
+    assert tuned.pairs[0] is seed_cell.pairs[0] and tuned.protocol == "tuned"
+    other = comparison.compare("saddle", (2, 4, 1), seeds=(0, 1), epochs=10, protocol="tuned",
+                               grid=(0.001,), reuse=seed_cell)
+    assert other.pairs[0] is not seed_cell.pairs[0] and other.lr_sgd == 0.001
