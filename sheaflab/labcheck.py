@@ -250,3 +250,26 @@ def check_best_time(fn, strict: bool = False) -> str:
 
 __all__ = ["CORRECT", "WRONG", "MISSING", "fit_line", "best_time", "check_discords", "check_local_update",
            "check_sheaf_step", "check_epochs_to_target", "check_fit_line", "check_best_time"]
+
+
+def check_softmax_energy(fn, strict: bool = False) -> str:
+    """``fn(z, yhat)`` -> (B,) energy of a softmax output edge, ``logsumexp(z) - yhat . z + sum yhat log yhat``.
+
+    Compared with :mod:`sheaflab.heads` on fresh logits (some large, to catch an overflowing
+    ``log(sum(exp(z)))``), for one-hot labels and for soft probability rows."""
+    from .heads import get
+
+    def body():
+        rng = np.random.default_rng(21)
+        head = get("softmax")
+        for scale in (1.0, 400.0):
+            z = scale * rng.normal(size=(8, 4))
+            for name, yhat in (("one-hot labels", np.eye(4)[rng.integers(0, 4, 8)]),
+                               ("soft labels", rng.dirichlet(np.ones(4), size=8))):
+                got = fn(z.copy(), yhat.copy())
+                msg = _compare(got, head.energy(z, yhat), f"energy for {name}, logits of size {scale:g}",
+                               rtol=1e-9, atol=1e-9)
+                if msg:
+                    return WRONG, msg
+        return CORRECT, "your softmax output-edge energy equals sheaflab.heads on fresh logits and labels"
+    return _run("softmax output-edge energy", strict, body)

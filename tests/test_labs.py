@@ -29,6 +29,7 @@ CHECKS = {
     "epochs_to_target": labcheck.check_epochs_to_target,
     "fit_line": labcheck.check_fit_line,
     "best_time": labcheck.check_best_time,
+    "softmax_output_energy": labcheck.check_softmax_energy,
 }
 
 
@@ -221,7 +222,16 @@ def _broken(solutions):
         fn()
         return time.perf_counter() - t0
 
+    def energy_overflows(z, yhat):                # log(sum(exp(z))) without the shift
+        with np.errstate(over="ignore"):
+            return np.log(np.exp(z).sum(axis=1)) - (yhat * z).sum(axis=1)
+
+    def energy_no_entropy(z, yhat):               # the cross-entropy only: wrong for soft labels
+        m = z.max(axis=1)
+        return m + np.log(np.exp(z - m[:, None]).sum(axis=1)) - (yhat * z).sum(axis=1)
+
     return {
+        "softmax_output_energy": [energy_overflows, energy_no_entropy],
         "edge_discords": [discords_sign, discords_linear],
         "local_update": [update_sum, update_wrong_stalk],
         "sheaf_step": [step_backprop, step_not_in_place],
