@@ -300,7 +300,7 @@ def walk(sheaf, X, Y, start, tol, max_iter, solver="auto", stats=None):
         if use_cg:
             system = ReducedSystem(sheaf, Xs, Ys, ms)
             x0 = np.concatenate(a0[:L - 2], axis=1)
-            if precond is None:   # one shared factor per walk: built from the whole batch's first region
+            if precond is None and L > 3:   # one shared factor per walk, from the first region
                 precond = system.preconditioner()
             x, solved, it = system.solve(x0, etol, CG_MAX_ITER, precond)
             z1, a1 = _stalks(sheaf, Xs, Ys, ms, system.activations(x))

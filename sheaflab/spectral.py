@@ -143,20 +143,7 @@ class _InverseLfree:
         self.sys = ReducedSystem(sheaf, np.zeros((B, sheaf.dims[0])), np.zeros((B, sheaf.dims[-1])),
                                  modes)
         if self.L == 3:
-            # one Schur block, diag(d_1) + G K^{-1} G^T with G = W_2^T diag(act_2) W_3^T (no kinks
-            # in L_free): Woodbury, exactly, with an n_L x n_L solve per example
-            sysm = self.sys
-            WL, W = sheaf.weights[2], sheaf.weights[1]
-            self.Dinv = 1.0 / sysm.d
-            G = W.T[None] @ (sysm.act_last[:, :, None] * WL.T[None])      # (B, n_1, n_L)
-            Kmat = (np.linalg.inv(sysm.Kinv[:, None, None]) if WL.shape[0] == 1
-                    else np.linalg.inv(sysm.Kinv))
-            inner = Kmat + np.swapaxes(G, 1, 2) @ (self.Dinv[:, :, None] * G)
-            self.G, self.inner_inv = G, np.linalg.inv(inner)
-            if WL.shape[0] == 1:     # scalar output: rank one, plain vectors (no tiny batched matmuls)
-                self.G1 = G[:, :, 0]
-                self.DG1 = self.Dinv * self.G1
-                self.inner1 = self.inner_inv[:, 0, 0]
+            # one Schur block, a diagonal plus rank n_L (no kinks in L_free): Woodbury, exactly
             self.Sinv = None
         else:
             M = self.sys.dense()
@@ -182,13 +169,8 @@ class _InverseLfree:
         r = [fa[l] + s[l] * g[l] + g[l + 1] @ Ws[l + 1] for l in range(L - 1)]
         rhs = np.concatenate(r[:-1], axis=1)
         rhs[:, sysm.slices[-1]] += (sysm.h[-1] * sysm._last_inverse(r[-1])) @ Ws[L - 2]
-        if self.Sinv is None and self.G.shape[2] == 1:
-            g = self.Dinv * rhs
-            x = g - self.DG1 * (self.inner1 * np.einsum("bn,bn->b", self.G1, g))[:, None]
-        elif self.Sinv is None:
-            g = self.Dinv * rhs
-            h = self.inner_inv @ (np.swapaxes(self.G, 1, 2) @ g[:, :, None])
-            x = g - self.Dinv * (self.G @ h)[:, :, 0]
+        if self.Sinv is None:
+            x = sysm.base_inverse(rhs)
         else:
             x = (self.Sinv @ rhs[:, :, None])[:, :, 0]
         acts = [x[:, sl] for sl in sysm.slices]
