@@ -128,9 +128,11 @@ class _InverseLfree:
 
     The z-blocks of ``L_free`` are diagonal (``1 + s_l``, and 2 for ``z_L``), so ``L_free v = f``
     is solved by eliminating them, then the last hidden block by Woodbury, which leaves the Schur
-    system ``S`` of :class:`~sheaflab.reduced.ReducedSystem` in ``a_1 .. a_{L-2}``. ``S`` is
-    factorised once per example (dimension ``n_1 + ... + n_{L-2}``, a quarter or less of ``L_free``'s
-    at [n, m, m, 1]) and inverted; every application then costs a few GEMMs.
+    system ``S`` of :class:`~sheaflab.reduced.ReducedSystem` in ``a_1 .. a_{L-2}``. At depth 3
+    ``S`` is a diagonal plus rank ``n_L`` (``L_free`` knows no kinks), inverted exactly by
+    Woodbury (:meth:`~sheaflab.reduced.ReducedSystem.base_inverse`); deeper, it is factorised
+    once per example (dimension ``n_1 + ... + n_{L-2}``) and inverted. Every application then
+    costs a few GEMMs.
     """
 
     def __init__(self, sheaf, S):
