@@ -1,16 +1,24 @@
-"""Closed forms for one hidden layer and a scalar output (``dims = [n_0, n_1, 1]``).
+"""Closed forms of the relaxed energy: one hidden layer exactly, any depth through the output stiffness.
 
-With ``u = W_1 x + b_1`` pinned by the input, eliminate the free stalks unit by unit. At a two-sided
-equilibrium whose hidden units split into active ``A`` (``z_j > 0``), inactive ``I`` (``z_j < 0``) and
-kink ``K`` (``z_j = 0``) units, with output weights ``w`` and forward-pass output ``f = w . relu(u) + b_2``,
+One hidden layer (``dims = [n_0, n_1, n_L]``). With ``u = W_1 x + b_1`` pinned by the input, eliminate
+the free stalks unit by unit. At a two-sided equilibrium whose hidden units split into active ``A``
+(``z_j > 0``), inactive ``I`` (``z_j < 0``) and kink ``K`` (``z_j = 0``) units, with output weights
+``W`` (columns ``W_A``, ``W_I``, ``W_K``) and forward-pass output ``f = W relu(u) + b_2``,
 
-    R = 1/2 sum_{j in K} u_j^2 + (f - y - w_K . u_K)^2 / (4 D),
-    D = 1 + ||w_A||^2 + 1/2 ||w_I||^2 + 1/2 ||w_K||^2.
+    R = 1/2 ||u_K||^2 + 1/4 e^T D^{-1} e,   e = f - y - W_K u_K,
+    D = I + W_A W_A^T + 1/2 W_I W_I^T + 1/2 W_K W_K^T        (:func:`output_metrics`).
 
-Without kinks this is ``R = (f - y)^2 / (4 D)``. Where the activation region does not change, the
-first layer's gradient of ``R`` is therefore the squared-error loss's ``(f - y) grad f`` divided by
-``2 D``: at one learning rate, the sheaf trainer takes first-layer steps ``2 D`` times shorter than
-SGD. :func:`step_factor` measures that factor on a batch.
+For a scalar output ``D = 1 + ||w_A||^2 + 1/2 ||w_I||^2 + 1/2 ||w_K||^2`` (:func:`denominators`), and
+without kinks ``R = (f - y)^2 / (4 D)``. Where the activation region does not change, the first layer's
+gradient of ``R`` is then the squared-error loss's ``(f - y) grad f`` divided by ``2 D``: at one
+learning rate, the sheaf trainer takes first-layer steps ``2 D`` times shorter than SGD.
+:func:`step_factor` measures that factor on a batch.
+
+Any depth (:func:`stiffness`). Inside one activation region ``P`` without kinks, the energy is a
+positive semidefinite quadratic in the pinned data ``(u_1, b_2 .. b_L, y)`` that vanishes exactly when
+``y`` is the region's linear output ``f_P`` (:func:`region_output`), so ``R = 1/2 (f_P - y)^T S (f_P - y)``
+with ``S`` depending on ``W_2 .. W_L`` and ``P`` only. ``W_1`` and ``b_1`` enter through ``u_1``, that is
+through ``f_P``: the first layer's gradient of ``R`` is ``S`` times the squared error's.
 
 Derivation (the book's section on what sets the slowdown): an active unit contributes
 ``(u - z)^2 + (z - a)^2``, minimised by ``z = (u + a) / 2`` to ``(u - a)^2 / 2``; an inactive one
@@ -27,47 +35,107 @@ import numpy as np
 from .sheaf import NeuralSheaf
 
 
-def _check_one_hidden(sheaf: NeuralSheaf) -> None:
+def _check_one_hidden(sheaf: NeuralSheaf, scalar: bool = True) -> None:
     if not isinstance(sheaf, NeuralSheaf):
         raise TypeError(f"sheaf must be a sheaflab.NeuralSheaf, got {type(sheaf).__name__}")
-    if sheaf.depth != 2 or sheaf.dims[-1] != 1:
-        raise ValueError(f"the closed forms hold for dims [n_0, n_1, 1]; got {sheaf.dims}")
+    if sheaf.depth != 2 or (scalar and sheaf.dims[-1] != 1):
+        shape = "[n_0, n_1, 1]" if scalar else "[n_0, n_1, n_2] (one hidden layer)"
+        raise ValueError(f"the closed forms hold for dims {shape}; got {sheaf.dims}")
+
+
+def output_metrics(sheaf: NeuralSheaf, active) -> np.ndarray:
+    """(B, n_L, n_L) ``D = I + W_A W_A^T + 1/2 W_I W_I^T + 1/2 W_K W_K^T`` per example (one hidden layer).
+
+    ``W_A`` holds the output weights' columns of the active units. active: (B, n_1) bool, the hidden
+    units with ``z > 0`` (an Equilibrium's ``patterns[0]``). Kink and inactive units enter ``D``
+    alike, so only the active set is needed. For a scalar output ``D`` is :func:`denominators`.
+    """
+    _check_one_hidden(sheaf, scalar=False)
+    W = sheaf.weights[1]
+    weight = 0.5 + 0.5 * np.asarray(active, dtype=np.float64)       # 1 on A, 1/2 on I and K
+    return np.eye(W.shape[0]) + np.einsum("kj,bj,lj->bkl", W, weight, W)
 
 
 def denominators(sheaf: NeuralSheaf, active) -> np.ndarray:
-    """(B,) ``D = 1 + ||w_A||^2 + 1/2 ||w_I||^2 + 1/2 ||w_K||^2`` per example.
+    """(B,) ``D = 1 + ||w_A||^2 + 1/2 ||w_I||^2 + 1/2 ||w_K||^2`` per example (``dims = [n_0, n_1, 1]``).
 
-    active: (B, n_1) bool, the hidden units with ``z > 0`` (an Equilibrium's ``patterns[0]``). Kink and
-    inactive units enter ``D`` alike, so only the active set is needed.
+    active: (B, n_1) bool, the hidden units with ``z > 0`` (an Equilibrium's ``patterns[0]``).
     """
     _check_one_hidden(sheaf)
-    w2 = sheaf.weights[1][0] ** 2
-    active = np.asarray(active, dtype=bool)
-    return 1.0 + 0.5 * w2.sum() + 0.5 * (active.astype(np.float64) @ w2)
+    return output_metrics(sheaf, active)[:, 0, 0]
 
 
 def residual(sheaf: NeuralSheaf, X, Y, active, kinks) -> np.ndarray:
     """(B,) the two-sided equilibrium energy ``R`` from the closed form, given the equilibrium's unit
-    sets (``active``, ``kinks``: (B, n_1) bool). X: (B, n_0), Y: (B, 1)."""
-    _check_one_hidden(sheaf)
+    sets (``active``, ``kinks``: (B, n_1) bool). X: (B, n_0), Y: (B, n_L); one hidden layer, any n_L:
+
+        R = 1/2 ||u_K||^2 + 1/4 e^T D^{-1} e,   e = f - y - W_K u_K,   D = :func:`output_metrics`.
+    """
+    _check_one_hidden(sheaf, scalar=False)
     X = sheaf.check_input(X)
     Y = sheaf.check_target(Y, X.shape[0])
     kinks = np.asarray(kinks, dtype=bool)
     forward = sheaf._forward_cochain(X)
-    u, f = forward.z[0], forward.z[-1][:, 0]          # u = W_1 x + b_1 is pinned by the input
-    w = sheaf.weights[1][0]
+    u, f = forward.z[0], forward.z[-1]                # u = W_1 x + b_1 is pinned by the input
     uk = np.where(kinks, u, 0.0)
-    D = denominators(sheaf, active)
-    return 0.5 * (uk ** 2).sum(axis=1) + (f - Y[:, 0] - uk @ w) ** 2 / (4.0 * D)
+    e = f - Y - uk @ sheaf.weights[1].T
+    De = np.linalg.solve(output_metrics(sheaf, active), e[..., None])[..., 0]
+    return 0.5 * (uk ** 2).sum(axis=1) + 0.25 * np.einsum("bk,bk->b", e, De)
+
+
+def region_output(sheaf: NeuralSheaf, X, patterns) -> np.ndarray:
+    """(B, n_L) the output of the *linear* network that keeps each hidden unit's activation pattern
+    fixed (``a = z`` where ``patterns`` is True, ``a = 0`` elsewhere), instead of applying the ReLU.
+    It equals the forward pass where the patterns are the forward pass's own."""
+    X = sheaf.check_input(X)
+    prev = X
+    for W, b, P in zip(sheaf.weights[:-1], sheaf.biases[:-1], patterns):
+        prev = np.where(P, prev @ W.T + b, 0.0)
+    return prev @ sheaf.weights[-1].T + sheaf.biases[-1]
+
+
+def stiffness(sheaf: NeuralSheaf, X, Y, eq=None) -> np.ndarray:
+    """(B,) the output stiffness ``S = 2 R / (f_P - y)^2`` of each example, for any depth, scalar output.
+
+    Inside one activation region ``P`` and without kinks, the relaxed energy is exactly
+    ``R = 1/2 S (f_P - y)^2`` with ``f_P`` = :func:`region_output` and ``S`` depending only on
+    ``W_2 .. W_L`` and ``P`` (not on ``W_1``, the biases, ``x`` or ``y``); with one hidden layer
+    ``S = 1 / (2 D)``. So the first layer's gradient of ``R`` is ``S`` times the squared error's.
+    NaN for examples with a unit on a kink (where this form does not hold) or with ``f_P = y``.
+    eq: the two-sided :class:`~sheaflab.Equilibrium` of ``(X, Y)`` if already solved.
+    """
+    from .solve import equilibrium
+    if not isinstance(sheaf, NeuralSheaf):
+        raise TypeError(f"sheaf must be a sheaflab.NeuralSheaf, got {type(sheaf).__name__}")
+    if sheaf.dims[-1] != 1:
+        raise ValueError(f"stiffness is a number only for a scalar output; dims are {sheaf.dims}")
+    eq = equilibrium(sheaf, X, Y) if eq is None else eq
+    eq.check_sheaf(sheaf)
+    X = sheaf.check_input(X)
+    Y = sheaf.check_target(Y, X.shape[0])
+    err2 = (region_output(sheaf, X, eq.patterns)[:, 0] - Y[:, 0]) ** 2
+    kinked = np.zeros(X.shape[0], dtype=bool)
+    for k in eq.kinks:
+        kinked |= k.any(axis=1)
+    ok = ~kinked & (err2 > 0)
+    return np.where(ok, 2.0 * eq.energy / np.where(ok, err2, 1.0), np.nan)
 
 
 def step_factor(sheaf: NeuralSheaf, X, Y) -> float:
-    """Mean over the batch of ``2 D`` at the two-sided equilibria: how many times shorter the sheaf
-    trainer's first-layer steps are than SGD's at one learning rate (see the module docstring)."""
+    """How many times shorter the sheaf trainer's first-layer steps are than SGD's at one learning rate.
+
+    One hidden layer: the batch mean of ``2 D`` at the two-sided equilibria (kink units included, see
+    the module docstring). Deeper networks with a scalar output: the mean of ``1 / S``
+    (:func:`stiffness`) over the examples without kinks, which is ``2 D`` again for one hidden layer.
+    """
     from .solve import equilibrium
-    _check_one_hidden(sheaf)
     eq = equilibrium(sheaf, X, Y)
-    return float(np.mean(2.0 * denominators(sheaf, eq.patterns[0])))
+    if sheaf.depth == 2:
+        return float(np.mean(2.0 * denominators(sheaf, eq.patterns[0])))
+    S = stiffness(sheaf, X, Y, eq)
+    if np.all(np.isnan(S)):
+        raise ValueError("every example has a unit on a kink or a zero error: no step factor to average")
+    return float(np.nanmean(1.0 / S))
 
 
 def compact_residual(sheaf: NeuralSheaf, x, y) -> float:

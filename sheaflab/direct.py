@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import heads
 from .reduced import ReducedSystem, cg_tol
 from .sheaf import NeuralSheaf
 
@@ -162,8 +163,42 @@ def _block_thomas(Ws, diag, p, half_s, rhs):
 
 # ---------------------------------------------------------------------------------- one hidden layer
 def scalar_case(sheaf) -> bool:
-    """True for ``[n_0, n_1, 1]`` networks, where the scalar breakpoint solve :func:`one_hidden_scalar` applies."""
-    return sheaf.depth == 2 and sheaf.dims[-1] == 1
+    """True for ``[n_0, n_1, 1]`` networks with the identity head, where the scalar breakpoint solve
+    :func:`one_hidden_scalar` applies."""
+    return sheaf.depth == 2 and sheaf.dims[-1] == 1 and sheaf.head == "identity"
+
+
+def head_region_minimizer(sheaf: NeuralSheaf, X, Y, modes, linear=None, start=None):
+    """The region minimiser of a network with a sigmoid or softmax head: ``n_L + 1`` linear solves.
+
+    Inside one region the identity-head minimiser is affine in its target ``y'``, so the solves for
+    ``y' = y`` and ``y' = y + e_k`` give it for every target; :func:`sheaflab.heads.output_target`
+    finds the ``y'`` whose output block minimises the head's energy (a small Newton problem per
+    example, started from ``start``, the current ``z_L``, when given), and the minimiser is the
+    matching combination. ``linear(Y')`` solves one target (an iterative solver, warm-started at the
+    first); by default the ``n_L + 1`` targets go to :func:`region_minimizer` as one stacked batch.
+    Returns ``(z, a, converged)`` like :func:`region_minimizer` plus a (B,) bool for the Newton solve.
+    """
+    B, n = Y.shape
+    targets = [Y] + [Y + np.eye(n)[k] for k in range(n)]
+    if linear is None:
+        zs, acts = region_minimizer(sheaf, np.tile(X, (n + 1, 1)), np.concatenate(targets),
+                                    [np.tile(m, (n + 1, 1)) for m in modes])
+        sols = [([zz[j * B:(j + 1) * B] for zz in zs], [aa[j * B:(j + 1) * B] for aa in acts])
+                for j in range(n + 1)]
+    else:
+        sols = [linear(t) for t in targets]
+    (z0, a0), cols = sols[0], sols[1:]
+    dz = [[c[0][l] - z0[l] for l in range(len(z0))] for c in cols]
+    da = [[c[1][l] - a0[l] for l in range(len(a0))] for c in cols]
+    J = np.stack([d[-1] for d in dz], axis=2)                  # (B, n, n): d z_L / d y'
+    J = 0.5 * (J + np.swapaxes(J, 1, 2))                       # symmetric in exact arithmetic
+    t0 = z0[-1] - np.einsum("bij,bj->bi", J, Y)                # z_L at y' = 0
+    y_eff, _, ok = heads.output_target(sheaf._head, J, t0, Y, start=start)
+    shift = y_eff - Y
+    z = [z0[l] + sum(shift[:, k:k + 1] * dz[k][l] for k in range(n)) for l in range(len(z0))]
+    a = [a0[l] + sum(shift[:, k:k + 1] * da[k][l] for k in range(n)) for l in range(len(a0))]
+    return z, a, ok
 
 
 def one_hidden_scalar(sheaf, X, Y, max_iter):
@@ -297,17 +332,26 @@ def walk(sheaf, X, Y, start, tol, max_iter, solver="auto", stats=None):
         ms = [m[sel].copy() for m in modes]
         z0 = [zz[sel] for zz in z]
         a0 = [aa[sel] for aa in a]
+        solved = True
         if use_cg:
-            system = ReducedSystem(sheaf, Xs, Ys, ms)
             x0 = np.concatenate(a0[:L - 2], axis=1)
-            if precond is None and L > 3:   # one shared factor per walk, from the first region
-                precond = system.preconditioner()
-            x, solved, it = system.solve(x0, etol, CG_MAX_ITER, precond)
-            z1, a1 = _stalks(sheaf, Xs, Ys, ms, system.activations(x))
-            cg_iters[sel] += it
+
+            def linear(target):
+                nonlocal precond, solved
+                system = ReducedSystem(sheaf, Xs, target, ms)
+                if precond is None and L > 3:   # one shared factor per walk, from the first region
+                    precond = system.preconditioner()   # (depth 3: exact per-example Woodbury)
+                x, ok, it = system.solve(x0, etol, CG_MAX_ITER, precond)
+                cg_iters[sel] += it
+                solved = solved & ok
+                return _stalks(sheaf, Xs, target, ms, system.activations(x))
         else:
-            z1, a1 = region_minimizer(sheaf, Xs, Ys, ms)
-            solved = True
+            linear = None
+        if sheaf.head == "identity":
+            z1, a1 = linear(Ys) if use_cg else region_minimizer(sheaf, Xs, Ys, ms)
+        else:   # n_L + 1 linear solves and a small Newton problem (head_region_minimizer)
+            z1, a1, ok = head_region_minimizer(sheaf, Xs, Ys, ms, linear, start=z0[-1])
+            solved = solved & ok
         iters[sel] += 1
         # longest step towards the region minimiser that stays in the region's closure
         t = np.ones(Xs.shape[0])

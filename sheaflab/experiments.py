@@ -5,7 +5,8 @@ only draw their results.
 
 * :func:`fit_until` trains until a target MSE (or a cap) and returns the epoch count;
 * :func:`slowdown_study` sets the epoch-count slowdown of Algorithm 4 against the
-  ``1 / lambda_min(L_free)`` prediction of Theorem 5, across configurations (:class:`SlowdownRow`);
+  ``1 / lambda_min(L_free)`` prediction of Conjecture 5 (the source's rate heuristic), across
+  configurations (:class:`SlowdownRow`); :func:`first_step_ratio` is a model-free candidate for it;
 * :func:`convergence_rate`, :func:`rate_vs_n_train` (:class:`RateRow`) and :func:`fit_inverse_n`
   extract the exponential rate of a loss curve and test the ``beta ~ 1 / n_train`` scaling;
 * :func:`step_costs` measures what one training step costs, phase by phase, for both trainers
@@ -28,10 +29,10 @@ from ._checks import instance, positive
 from .backprop import backprop_sums
 from .datasets import paraboloid
 from .dynamics import JointFlow
-from .local_rule import local_sums
+from .local_rule import local_gradients, local_sums
 from .measure import best_time, fit_line
 from .optim import make_optimizer
-from .sheaf import NeuralSheaf
+from .sheaf import NeuralSheaf, flatten
 from .solve import equilibrium
 from .spectral import Timescales, equilibrium_gaps
 from .train import SGDTrainer, SheafTrainer, TrainingDiverged
@@ -66,7 +67,7 @@ class SlowdownRow:
     inv_lambda_min: the predicted slowdown, mean over the examples of ``1 / lambda_min(L_free)`` at the
     initial two-sided equilibria; mse0: initial training MSE; target: the MSE both trainers aim at;
     sgd_epochs, sheaf_epochs: epochs to reach it (None if not within ``max_epochs``);
-    ratio: ``sheaf_epochs / sgd_epochs`` (None if either did not reach it).
+    ratio: ``sheaf_epochs / sgd_epochs`` (None if either did not reach it); lr: the step both used.
     """
 
     dims: list
@@ -82,6 +83,7 @@ class SlowdownRow:
     sgd_epochs: int | None
     sheaf_epochs: int | None
     ratio: float | None
+    lr: float = 0.01
 
     def __getitem__(self, field: str):
         """``row["ratio"]`` is ``row.ratio`` (rows were dicts before)."""
@@ -93,25 +95,47 @@ def slowdown_study(configs, lr: float = 0.01, target_fraction: float = 0.25,
     """Epochs to a common target for plain gradient descent, sheaf trainer vs SGD, per configuration.
 
     configs : list of dicts with keys ``dims`` (e.g. [2, 30, 1]), ``scale`` (He-init std multiplier,
-        default 1), ``n_train`` (paraboloid points, default 200) and ``seed`` (default 0).
+        default 1), ``n_train`` (paraboloid points, default 200), ``seed`` (default 0) and ``lr``
+        (default: the ``lr`` argument), so that each configuration can get a step at which both
+        trainers need many epochs.
     Both trainers start from the same weights, run full batch with ``optimizer="sgd"`` and the same
-    ``lr``, and stop at ``target_fraction`` times the initial training MSE.
+    step, and stop at ``target_fraction`` times the initial training MSE.
     Returns one :class:`SlowdownRow` per configuration.
     """
     rows = []
     for cfg in configs:
         dims = list(cfg["dims"])
         scale, n, seed = cfg.get("scale", 1.0), cfg.get("n_train", 200), cfg.get("seed", 0)
+        step = positive(cfg.get("lr", lr), "lr")
         X, Y = paraboloid(n, noise=noise, seed=seed)
         sheaf = NeuralSheaf.random(dims, seed=seed, scale=scale)
         mse0 = sheaf.mse(X, Y)
         target = target_fraction * mse0
-        sgd = fit_until(SGDTrainer(sheaf, lr=lr, optimizer="sgd", seed=seed), X, Y, target, max_epochs)
-        sh = fit_until(SheafTrainer(sheaf, lr=lr, optimizer="sgd", seed=seed), X, Y, target, max_epochs)
+        sgd = fit_until(SGDTrainer(sheaf, lr=step, optimizer="sgd", seed=seed), X, Y, target, max_epochs)
+        sh = fit_until(SheafTrainer(sheaf, lr=step, optimizer="sgd", seed=seed), X, Y, target, max_epochs)
         rows.append(SlowdownRow(dims, scale, n, seed, sheaf, X, Y,
                                 float(np.mean(1.0 / equilibrium_gaps(sheaf, X, Y))), mse0, target,
-                                sgd, sh, (sh / sgd) if (sh and sgd) else None))
+                                sgd, sh, (sh / sgd) if (sh and sgd) else None, step))
     return rows
+
+
+def first_step_ratio(sheaf: NeuralSheaf, X, Y) -> float:
+    """``||grad l||^2 / (grad l . grad L)`` at the current weights: how many times faster SGD's loss
+    ``l = mean 1/2 ||f - y||^2`` starts to fall under a gradient step on ``l`` than under one of the
+    same size on the mean relaxed energy ``L`` (the sheaf trainer's step). A model-free candidate for
+    the epoch slowdown at one learning rate, for any depth; compare ``closed_form.step_factor``.
+    X: (B, n_0), Y: (B, n_L).
+    """
+    instance(sheaf, "sheaf", NeuralSheaf, "a sheaflab.NeuralSheaf")
+    X = sheaf.check_input(X)
+    Y = sheaf.check_target(Y, X.shape[0])
+    gW, gb = local_gradients(sheaf, equilibrium(sheaf, X, Y))
+    _, sW, sb, _ = backprop_sums(sheaf, X, Y)
+    gR, gl = flatten(gW + gb), flatten(sW + sb) / X.shape[0]
+    along = float(gl @ gR)
+    if along <= 0:
+        raise ValueError("the two gradients are not positively aligned here: no first-step ratio")
+    return float(gl @ gl) / along
 
 
 # ---------------------------------------------------------------------------------- rates

@@ -72,7 +72,7 @@ def slowdown_figure(rows: list, fit: tuple | None = None) -> go.Figure:
                                  line=dict(color=COLORS["fit"])))
     fig.update_xaxes(title="predicted slowdown 1/λ_min(L_free), mean over examples")
     fig.update_yaxes(title="measured slowdown (epochs, sheaf / SGD)")
-    return _style(fig, "Training-rate theorem: predicted against measured slowdown", height=480)
+    return _style(fig, "The source's rate heuristic: predicted against measured slowdown", height=480)
 
 
 def rate_figure(rows: list, fit: tuple | None = None) -> go.Figure:
@@ -130,30 +130,38 @@ def equilibrium_figure(sheaf, eq, i: int = 0) -> "go.Figure":
 
 
 def slowdown_factor_figure(rows: list, factors) -> go.Figure:
-    """Measured slowdown against two predictions, side by side: the closed-form step factor ``2 D``
-    (left) and ``1 / lambda_min`` (right), one marker per configuration.
+    """Measured slowdown against two predictions, side by side: the step factor (left; ``2 D`` with
+    one hidden layer, the mean ``1 / S`` of :func:`sheaflab.closed_form.stiffness` deeper) and
+    ``1 / lambda_min`` (right), one marker per configuration, one colour per depth.
 
     rows: :class:`~sheaflab.experiments.SlowdownRow` list (rows without a ratio are left out);
     factors: the step factor of each row, in the same order (NaN where it does not apply).
     """
     factors = np.asarray(factors, dtype=np.float64)
     keep = [i for i, r in enumerate(rows) if r.ratio is not None and np.isfinite(factors[i])]
-    y = np.array([rows[i].ratio for i in keep])
-    text = [f"{rows[i].dims}, scale {rows[i].scale:g}, n {rows[i].n_train}, SGD {rows[i].sgd_epochs} "
-            "epochs" for i in keep]
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.08,
-                        subplot_titles=("against the step factor 2D (closed form)",
-                                        "against 1/λ_min(L_free)"))
-    for col, x in ((1, factors[keep]), (2, np.array([rows[i].inv_lambda_min for i in keep]))):
-        fig.add_trace(go.Scatter(x=x, y=y, mode="markers", text=text, name="configuration",
-                                 marker=dict(size=10, color=COLORS["sheaf"]), showlegend=col == 1,
-                                 hovertemplate="%{text}<br>x %{x:.2f}<br>slowdown %{y:.2f}<extra></extra>"),
-                      row=1, col=col)
-        span = np.linspace(0, 1.1 * max(x.max(), y.max()), 50)
+                        subplot_titles=("against the step factor", "against 1/λ_min(L_free)"))
+    depths = sorted({len(rows[i].dims) - 2 for i in keep})
+    palette = [COLORS["sheaf"], COLORS["equilibrium"], COLORS["sgd"], COLORS["fit"]]
+    top = max(max(factors[keep]), max(rows[i].ratio for i in keep), max(rows[i].inv_lambda_min for i in keep))
+    for col in (1, 2):
+        for k, depth in enumerate(depths):
+            sel = [i for i in keep if len(rows[i].dims) - 2 == depth]
+            x = factors[sel] if col == 1 else np.array([rows[i].inv_lambda_min for i in sel])
+            text = [f"{rows[i].dims}, scale {rows[i].scale:g}, n {rows[i].n_train}, lr {rows[i].lr:g}, "
+                    f"SGD {rows[i].sgd_epochs} epochs" for i in sel]
+            fig.add_trace(go.Scatter(
+                x=x, y=[rows[i].ratio for i in sel], mode="markers", text=text,
+                name=f"{depth} hidden layer{'s' if depth > 1 else ''}", legendgroup=str(depth),
+                marker=dict(size=10, symbol=["circle", "square", "diamond", "triangle-up"][k % 4],
+                            color=palette[k % len(palette)], line=dict(width=1, color="white")),
+                showlegend=col == 1,
+                hovertemplate="%{text}<br>x %{x:.2f}<br>slowdown %{y:.2f}<extra></extra>"), row=1, col=col)
+        span = np.linspace(0, 1.1 * top, 50)
         fig.add_trace(go.Scatter(x=span, y=span, mode="lines", name="slowdown = prediction",
                                  line=dict(dash="dash", color=COLORS["prediction"]), showlegend=col == 1),
                       row=1, col=col)
-    fig.update_xaxes(title_text="2D, mean over the examples", row=1, col=1)
+    fig.update_xaxes(title_text="step factor (2D, or 1/S), mean over the examples", row=1, col=1)
     fig.update_xaxes(title_text="1/λ_min, mean over the examples", row=1, col=2)
     fig.update_yaxes(title_text="measured slowdown (epochs, sheaf / SGD)", row=1, col=1)
     _style(fig, "What sets the slowdown at one learning rate", height=460)
@@ -225,3 +233,83 @@ def branch_figure(values, energies, label: str) -> go.Figure:
     fig.update_yaxes(title="R of the example")
     _style(fig, "The selected local minimum can jump as the weights move", height=380)
     return fig.update_layout(legend=LEGEND_BELOW, margin=dict(b=100))
+
+
+def decision_figure(nets: dict, X, Y, resolution: int = 120, title: str = "Decision regions") -> go.Figure:
+    """The predicted class over the input plane, one panel per trained network, with the data on top.
+
+    nets: ``{label: NeuralSheaf}`` with a sigmoid or softmax head (e.g. ``{"sheaf trainer": ...,
+    "SGD": ...}``); X (n, 2), Y (n, n_L): the points to draw (0/1 or one-hot labels).
+    resolution: grid points per axis. Each panel's title gives the network's accuracy on (X, Y).
+    """
+    if not nets:
+        raise ValueError("nets must map at least one label to a trained NeuralSheaf")
+    first = next(iter(nets.values()))
+    if first.head not in ("sigmoid", "softmax"):
+        raise ValueError(f"decision regions need a classification head; the networks have {first.head!r}")
+    X = first.check_input(X)
+    Y = first.check_target(Y, X.shape[0])
+    pad = 0.3
+    lo, hi = X.min(axis=0) - pad, X.max(axis=0) + pad
+    g1, g2 = np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution)
+    grid = np.stack(np.meshgrid(g1, g2), axis=-1).reshape(-1, 2)
+    label = (Y[:, 0] > 0.5).astype(int) if Y.shape[1] == 1 else Y.argmax(axis=1)
+    k = max(2, Y.shape[1])
+    palette = [COLORS["sheaf"], COLORS["sgd"], COLORS["fit"], COLORS["equilibrium"]][:k]
+    scale = [[i / (k - 1), c] for i, c in enumerate(palette)]
+    titles = [f"{name}: accuracy {net.accuracy(X, Y):.0%}" for name, net in nets.items()]
+    fig = make_subplots(rows=1, cols=len(nets), shared_yaxes=True, horizontal_spacing=0.06,
+                        subplot_titles=titles)
+    for col, net in enumerate(nets.values(), start=1):
+        P = net.forward(grid)
+        cls = (P[:, 0] > 0.5).astype(int) if P.shape[1] == 1 else P.argmax(axis=1)
+        fig.add_trace(go.Heatmap(x=g1, y=g2, z=cls.reshape(resolution, resolution), zmin=0, zmax=k - 1,
+                                 colorscale=scale, opacity=0.25, showscale=False, hoverinfo="skip"),
+                      row=1, col=col)
+        for c in range(k):
+            sel = label == c
+            fig.add_trace(go.Scatter(x=X[sel, 0], y=X[sel, 1], mode="markers", name=f"class {c}",
+                                     legendgroup=str(c), showlegend=col == 1,
+                                     marker=dict(size=6, color=palette[c], line=dict(width=0.5, color="white"))),
+                          row=1, col=col)
+    fig.update_xaxes(title_text="x₁")
+    fig.update_yaxes(title_text="x₂", row=1, col=1)
+    _style(fig, title, height=430)
+    return fig.update_layout(legend=LEGEND_BELOW, margin=dict(b=100))
+
+
+def comparison_figure(cells: list, quantities=("loss_ratio", "time_ratio")) -> go.Figure:
+    """Per-seed ratios of the four-task comparison with their medians and bootstrap intervals.
+
+    cells: :class:`~sheaflab.comparison.Cell` list; one row per cell (task, network, protocol), one
+    panel per quantity (a :class:`~sheaflab.comparison.Pair` property such as ``"loss_ratio"``,
+    ``"time_ratio"`` or ``"epoch_ratio"``), on log axes with the parity line at 1.
+    """
+    names = {"loss_ratio": "final test loss, sheaf / SGD", "time_ratio": "seconds to the common "
+             "training loss, sheaf / SGD", "epoch_ratio": "epochs to the common training loss, sheaf / SGD"}
+    fig = make_subplots(rows=1, cols=len(quantities), shared_yaxes=True, horizontal_spacing=0.04,
+                        subplot_titles=[names.get(q, q) for q in quantities])
+    labels = [f"{c.task} {list(c.dims)} {c.protocol}" for c in cells]
+    for col, q in enumerate(quantities, start=1):
+        for protocol, symbol in (("seed", "circle"), ("tuned", "diamond")):
+            rows = [i for i, c in enumerate(cells) if c.protocol == protocol]
+            if not rows:
+                continue
+            med, lo, hi = np.array([cells[i].summary(q) for i in rows]).T
+            fig.add_trace(go.Scatter(
+                x=med, y=[labels[i] for i in rows], mode="markers", name=f"median, {protocol} protocol",
+                legendgroup=protocol, showlegend=col == 1,
+                marker=dict(size=10, symbol=symbol, color=COLORS["sheaf"] if protocol == "seed" else COLORS["fit"]),
+                error_x=dict(type="data", symmetric=False, array=hi - med, arrayminus=med - lo),
+                hovertemplate="%{y}<br>median %{x:.3g}<extra></extra>"), row=1, col=col)
+            seeds = [(v, labels[i]) for i in rows for v in cells[i].values(q)]
+            fig.add_trace(go.Scatter(x=[v for v, _ in seeds], y=[s for _, s in seeds], mode="markers",
+                                     name="one seed", legendgroup="seeds", showlegend=col == 1 and protocol == "seed",
+                                     marker=dict(size=5, color=COLORS["prediction"], opacity=0.5),
+                                     hoverinfo="skip"), row=1, col=col)
+        fig.add_vline(x=1.0, line=dict(dash="dash", color="#888888"), row=1, col=col)
+    fig.update_xaxes(type="log")
+    fig.update_yaxes(autorange="reversed")
+    _style(fig, "The sheaf trainer against SGD on the four tasks (95% bootstrap intervals)",
+           height=120 + 28 * len(cells))
+    return fig.update_layout(legend=LEGEND_BELOW, margin=dict(l=200, b=90))

@@ -10,10 +10,13 @@ Conventions (one formulation, used everywhere in the package and the book):
 
   - affine ``affine_l``:  ``d = W_l a_{l-1} + b_l - z_l``
   - ReLU   ``relu_l``:    ``d = S_l z_l - a_l`` with ``S_l = diag(1[z_l > 0])`` read from the cochain
-  - output ``output``:    ``d = z_L - yhat``
+  - output ``output``:    ``d = grad A(z_L) - yhat`` for the network's head ``A``
+    (:mod:`sheaflab.heads`): ``d = z_L - yhat`` for the default ``identity`` head
 
-* Dirichlet energy ``E = 1/2 sum_e ||d_e||^2``. Because ``S_l z_l = relu(z_l)`` the energy of a
-  cochain is a continuous, piecewise quadratic (and non-convex) function of its stalks.
+* Dirichlet energy ``E = 1/2 sum_e ||d_e||^2``, except that the output edge of a ``sigmoid`` or
+  ``softmax`` head contributes its Bregman energy ``A(z_L) - yhat . z_L + A*(yhat)`` (which is
+  ``1/2 ||z_L - yhat||^2`` for ``identity``). Because ``S_l z_l = relu(z_l)`` the energy of a
+  cochain is a continuous, piecewise smooth (and non-convex) function of its stalks.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import heads
 from ._checks import as_batch, choice, positive
 
 PINNINGS = ("input", "both")
@@ -92,20 +96,28 @@ class Discords(dict):
     ``edges`` lists the :class:`Edge` records (name, kind, layer) in the same order.
     """
 
-    def __init__(self, edges, values):
+    def __init__(self, edges, values, output_energy=None):
         super().__init__(zip([e.name for e in edges], values))
         self.edges = edges
+        self._output_energy = output_energy     # (B,) Bregman energy of a non-identity head
 
     def norms(self) -> np.ndarray:
         """(B, n_edges) Euclidean norm of each edge's discord, per example."""
-        return np.sqrt(2.0 * self.energies())
-
-    def energies(self) -> np.ndarray:
-        """(B, n_edges) contribution ``1/2 ||d_e||^2`` of each edge to the Dirichlet energy."""
         out = np.empty((next(iter(self.values())).shape[0], len(self)))
         for k, d in enumerate(self.values()):
             out[:, k] = np.einsum("ij,ij->i", d, d)
-        return 0.5 * out
+        return np.sqrt(out)
+
+    def energies(self) -> np.ndarray:
+        """(B, n_edges) contribution of each edge to the energy: ``1/2 ||d_e||^2``, and for the
+        output edge of a sigmoid or softmax head its Bregman energy."""
+        out = np.empty((next(iter(self.values())).shape[0], len(self)))
+        for k, d in enumerate(self.values()):
+            out[:, k] = np.einsum("ij,ij->i", d, d)
+        out *= 0.5
+        if self._output_energy is not None:
+            out[:, -1] = self._output_energy
+        return out
 
 
 def _check_params(weights, biases):
@@ -157,21 +169,26 @@ class NeuralSheaf:
     ----------
     weights : list of arrays, ``weights[l-1]`` is ``W_l`` of shape ``(n_l, n_{l-1})``.
     biases : list of arrays, ``biases[l-1]`` is ``b_l`` of shape ``(n_l,)``; ``None`` means zeros.
+    head : the output edge, ``"identity"`` (regression; default), ``"sigmoid"`` (0/1 labels) or
+        ``"softmax"`` (one-hot labels); see :mod:`sheaflab.heads`.
 
     The arrays are copied as float64. The sheaf is a plain container: trainers update
     ``weights`` and ``biases`` in place.
     """
 
-    def __init__(self, weights, biases=None):
+    def __init__(self, weights, biases=None, head: str = "identity"):
         self.weights, self.biases = _check_params(weights, biases)
+        self._head = heads.get(head)
+        heads.check_width(self._head, self.weights[-1].shape[0])
         self._edges = self._make_edges()
 
     @classmethod
-    def random(cls, dims, seed=0, scale: float = 1.0) -> "NeuralSheaf":
+    def random(cls, dims, seed=0, scale: float = 1.0, head: str = "identity") -> "NeuralSheaf":
         """He initialisation: ``W_l ~ N(0, 2 / n_{l-1}) * scale**2`` entrywise, zero biases.
 
         ``dims`` is ``[n_0, ..., n_L]`` (at least two positive integers); ``scale`` multiplies the
-        standard deviation; ``seed`` feeds ``numpy.random.default_rng``.
+        standard deviation; ``seed`` feeds ``numpy.random.default_rng``; ``head`` names the output
+        head (see the class docstring).
         """
         if isinstance(dims, np.ndarray) and dims.ndim == 1:
             dims = dims.tolist()
@@ -182,13 +199,18 @@ class NeuralSheaf:
         rng = np.random.default_rng(seed)
         Ws = [rng.normal(0.0, scale * np.sqrt(2.0 / dims[l]), size=(dims[l + 1], dims[l]))
               for l in range(len(dims) - 1)]
-        return cls(Ws, [np.zeros(n) for n in dims[1:]])
+        return cls(Ws, [np.zeros(n) for n in dims[1:]], head=head)
 
     # ------------------------------------------------------------------ structure
     @property
     def dims(self) -> list:
         """Layer widths ``[n_0, ..., n_L]``."""
         return [self.weights[0].shape[1]] + [W.shape[0] for W in self.weights]
+
+    @property
+    def head(self) -> str:
+        """The output head's name: ``"identity"``, ``"sigmoid"`` or ``"softmax"``."""
+        return self._head.name
 
     @property
     def depth(self) -> int:
@@ -223,23 +245,26 @@ class NeuralSheaf:
 
     def copy(self) -> "NeuralSheaf":
         """An independent copy, its arrays checked again (a user may have replaced some)."""
-        return NeuralSheaf([W.copy() for W in self.weights], [b.copy() for b in self.biases])
+        return NeuralSheaf([W.copy() for W in self.weights], [b.copy() for b in self.biases],
+                           head=self._head)
 
     def _snapshot(self) -> "NeuralSheaf":
         """An unchecked copy of the arrays, for results that remember their weights (cheap)."""
         new = NeuralSheaf.__new__(NeuralSheaf)
         new.weights = [W.copy() for W in self.weights]
         new.biases = [b.copy() for b in self.biases]
+        new._head = self._head
         new._edges = self._edges
         return new
 
     def same_parameters(self, other: "NeuralSheaf") -> bool:
-        """True when ``other`` has the same dims and exactly the same weights and biases."""
-        return (self.dims == other.dims and
+        """True when ``other`` has the same dims, head and exactly the same weights and biases."""
+        return (self.dims == other.dims and self._head.name == other._head.name and
                 all(np.array_equal(p, q) for p, q in zip(self.parameters, other.parameters)))
 
     def __repr__(self) -> str:
-        return f"NeuralSheaf(dims={self.dims})"
+        head = "" if self._head.name == "identity" else f", head={self._head.name!r}"
+        return f"NeuralSheaf(dims={self.dims}{head})"
 
     # ------------------------------------------------------------------ cochains
     def check_input(self, X, name: str = "X") -> np.ndarray:
@@ -247,18 +272,21 @@ class NeuralSheaf:
         return as_batch(X, name, self.dims[0])
 
     def check_target(self, Y, B: int, name: str = "Y") -> np.ndarray:
-        """Validate a target batch: finite, shape (B, n_L)."""
+        """Validate a target batch: finite, shape (B, n_L), and labels the head accepts (0/1 for
+        ``sigmoid``, one-hot or probability rows for ``softmax``)."""
         Y = as_batch(Y, name, self.dims[-1])
         if Y.shape[0] != B:
             raise ValueError(f"{name} must have shape ({B}, {self.dims[-1]}) to match X; got {Y.shape}")
-        return Y
+        return self._head.check_target(Y, name)
 
     def forward_cochain(self, X, Y=None) -> Cochain:
         """The forward pass as a cochain: the zero-energy harmonic extension of the input.
 
-        X: (B, n_0). Returns a :class:`Cochain` with ``yhat = z_L``; with targets Y (B, n_L) the output
-        stalk is pinned to them instead (a copy): the usual start of the two-sided problem, whose only
-        disagreeing edge is the output, with energy ``1/2 ||f(x) - y||^2`` per example.
+        X: (B, n_0). Returns a :class:`Cochain` with ``yhat = grad A(z_L)`` (``z_L`` itself for the
+        identity head, probabilities otherwise); with targets Y (B, n_L) the output stalk is pinned to
+        them instead (a copy): the usual start of the two-sided problem, whose only disagreeing edge
+        is the output, with energy ``1/2 ||f(x) - y||^2`` per example (the cross-entropy minus the
+        label's entropy for a classification head).
         """
         X = self.check_input(X)
         c = self._forward_cochain(X)
@@ -275,20 +303,40 @@ class NeuralSheaf:
             if l < self.depth:
                 a = np.maximum(z, 0.0)
                 acts.append(a)
-        return Cochain(x, zs, acts, zs[-1].copy())
+        return Cochain(x, zs, acts, np.array(self._head.mean(zs[-1]), copy=True))
 
     def forward(self, X) -> np.ndarray:
-        """Network output ``f(X)``: (B, n_0) -> (B, n_L)."""
+        """Network output ``f(X)``: (B, n_0) -> (B, n_L); probabilities for sigmoid / softmax heads."""
         return self.forward_cochain(X).yhat
 
     def mse(self, X, Y) -> float:
-        """Mean squared error ``mean((f(X) - Y)^2)`` over all entries; X (B, n_0), Y (B, n_L)."""
+        """Mean squared error ``mean((f(X) - Y)^2)`` over all entries; X (B, n_0), Y (B, n_L). For a
+        classification head ``f`` is the predicted probabilities (the Brier score)."""
         X = self.check_input(X)
         return self._mse(X, self.check_target(Y, X.shape[0]))
 
     def _mse(self, X: np.ndarray, Y: np.ndarray) -> float:
         """:meth:`mse` without the argument checks."""
-        return float(np.mean((self._forward_cochain(X).z[-1] - Y) ** 2))
+        return float(np.mean((self._head.mean(self._forward_cochain(X).z[-1]) - Y) ** 2))
+
+    def _metrics(self, X: np.ndarray, Y: np.ndarray) -> tuple:
+        """``(mse, loss, accuracy)`` of the forward pass from one pass (no argument checks)."""
+        z = self._forward_cochain(X).z[-1]
+        head = self._head
+        return (float(np.mean((head.mean(z) - Y) ** 2)), head.loss(z, Y), head.accuracy(z, Y))
+
+    def loss(self, X, Y) -> float:
+        """The head's loss of the forward pass: the MSE for ``identity``, the mean cross-entropy
+        for ``sigmoid`` / ``softmax``. X (B, n_0), Y (B, n_L)."""
+        X = self.check_input(X)
+        Y = self.check_target(Y, X.shape[0])
+        return self._head.loss(self._forward_cochain(X).z[-1], Y)
+
+    def accuracy(self, X, Y) -> float:
+        """Fraction of examples classified correctly (NaN for the identity head)."""
+        X = self.check_input(X)
+        Y = self.check_target(Y, X.shape[0])
+        return self._head.accuracy(self._forward_cochain(X).z[-1], Y)
 
     def _check_cochain(self, c) -> None:
         if not isinstance(c, Cochain):
@@ -319,11 +367,16 @@ class NeuralSheaf:
                 relu = np.maximum(z, 0.0) if patterns is None else np.where(S[l - 1], z, 0.0)
                 vals.append(relu - a)
                 prev = a
-        vals.append(cochain.z[-1] - cochain.yhat)
-        return Discords(self._edges, vals)
+        zL = cochain.z[-1]
+        if self._head.name == "identity":
+            vals.append(zL - cochain.yhat)
+            return Discords(self._edges, vals)
+        vals.append(self._head.mean(zL) - cochain.yhat)
+        return Discords(self._edges, vals, self._head.energy(zL, cochain.yhat))
 
     def energy(self, cochain: Cochain, patterns=None) -> np.ndarray:
-        """Dirichlet energy ``1/2 sum_e ||d_e||^2`` per example, shape (B,)."""
+        """Dirichlet energy ``1/2 sum_e ||d_e||^2`` per example (the output edge of a classification
+        head contributes its Bregman energy), shape (B,)."""
         return self.discord(cochain, patterns).energies().sum(axis=1)
 
     # ------------------------------------------------------------------ linear algebra

@@ -150,6 +150,10 @@ def equilibrium(sheaf: NeuralSheaf, X, Y=None, method: str = "direct", tol: floa
                         np.zeros_like(start.yhat))
     else:
         raise ValueError(f"init must be a Cochain, 'forward' or 'zeros'; got {init!r}")
+    if method == "diffusion" and Y is None and sheaf.head != "identity":
+        raise ValueError(f"method='diffusion' with only the input pinned (Y=None) is not defined for "
+                         f"the {sheaf.head!r} head; its forward pass is the equilibrium: call "
+                         "equilibrium(sheaf, X) with method='direct'")
     if record and method != "diffusion":
         raise ValueError("record=True needs method='diffusion' (the direct solve has no time axis)")
 

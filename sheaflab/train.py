@@ -75,10 +75,18 @@ class History:
     """
 
     train_mse = _Column("(epochs,) forward-pass ``mean((f(x) - y)^2)`` on the training set after "
-                        "each epoch.")
+                        "each epoch (``f`` the predicted probabilities for a classification head).")
     val_mse = _Column("(epochs,) the same on the validation set; empty when none was given.")
+    train_loss = _Column("(epochs,) the head's loss of the forward pass on the training set after each "
+                         "epoch: the MSE for the identity head, the mean cross-entropy for sigmoid / "
+                         "softmax (the same for both trainers).")
+    val_loss = _Column("(epochs,) the same on the validation set; empty when none was given.")
+    train_accuracy = _Column("(epochs,) fraction of training examples classified correctly after each "
+                             "epoch (sigmoid / softmax heads; NaN for the identity head).")
+    val_accuracy = _Column("(epochs,) the same on the validation set; empty when none was given.")
     loss = _Column("(epochs,) what the trainer descends, averaged over the epoch's examples: the "
-                   "equilibrium energy R for the sheaf trainer, ``1/2 ||f(x) - y||^2`` for SGD.")
+                   "equilibrium energy R for the sheaf trainer, ``1/2 ||f(x) - y||^2`` (the "
+                   "cross-entropy for a classification head) for SGD.")
     residual = _Column("(epochs,) mean equilibrium energy R over the epoch's examples (the sheaf "
                        "trainer); NaN for SGD, which relaxes nothing.")
     edge_discord = _Column("(epochs, n_edges) mean discord norm per edge over the epoch's examples "
@@ -90,16 +98,17 @@ class History:
     lambda_min = _Column("(epochs,) mean spectral gap of ``L_free`` over the training set at the end "
                          "of the epoch, when the sheaf trainer tracks it (``track_gap``); NaN otherwise.")
 
-    FIELDS = ("train_mse", "val_mse", "loss", "residual", "edge_discord", "fast_iterations",
-              "fast_unconverged", "wall_time", "lambda_min")
+    FIELDS = ("train_mse", "val_mse", "train_loss", "val_loss", "train_accuracy", "val_accuracy",
+              "loss", "residual", "edge_discord", "fast_iterations", "fast_unconverged", "wall_time",
+              "lambda_min")
 
     def __init__(self, edges: list):
         self.edges = list(edges)
         self._columns = {name: [] for name in self.FIELDS}
 
     def append(self, **row) -> None:
-        """Add one epoch: a value for every field (``val_mse=None`` when there is no validation set),
-        so the columns never get out of step."""
+        """Add one epoch: a value for every field (``None`` for the ``val_*`` fields when there is no
+        validation set), so the columns never get out of step."""
         if set(row) != set(self.FIELDS):
             unknown, missing = sorted(set(row) - set(self.FIELDS)), sorted(set(self.FIELDS) - set(row))
             raise ValueError(f"a History row needs exactly the fields {self.FIELDS}; unknown "
@@ -112,13 +121,17 @@ class History:
     def epochs(self) -> int:
         return len(self._columns["train_mse"])
 
-    def epochs_to(self, mse: float) -> int | None:
-        """First epoch (1-based) whose training MSE is at or below ``mse``; None if never."""
-        return epochs_to(self.train_mse, mse)
+    def epochs_to(self, mse: float, metric: str = "train_mse") -> int | None:
+        """First epoch (1-based) whose ``metric`` (a per-epoch column, by default the training MSE;
+        ``"train_loss"`` for the head's loss) is at or below ``mse``; None if never."""
+        if metric not in self.FIELDS or metric == "edge_discord":
+            raise ValueError(f"metric must be a per-epoch History column such as 'train_mse' or "
+                             f"'train_loss'; got {metric!r}")
+        return epochs_to(getattr(self, metric), mse)
 
-    def time_to(self, mse: float) -> float | None:
-        """Cumulative wall time at the first epoch reaching ``mse``; None if never."""
-        k = self.epochs_to(mse)
+    def time_to(self, mse: float, metric: str = "train_mse") -> float | None:
+        """Cumulative wall time at the first epoch whose ``metric`` reaches ``mse``; None if never."""
+        k = self.epochs_to(mse, metric)
         return float(self.wall_time[k - 1]) if k else None
 
     def __repr__(self) -> str:
@@ -187,14 +200,15 @@ class _Trainer:
                         stats = self._batch(X[idx], Y[idx], idx)
                         self.optimizer.step(self.params, self._regularise(stats.grad_W + stats.grad_b))
                         total = stats if total is None else total + stats
-                    mse = self.sheaf._mse(X, Y)
-                    val = None if X_val is None else self.sheaf._mse(X_val, Y_val)
+                    mse, loss, acc = self.sheaf._metrics(X, Y)
+                    val = (None,) * 3 if X_val is None else self.sheaf._metrics(X_val, Y_val)
             except FloatingPointError as exc:
                 self._diverged(epoch, f"the fast phase failed ({exc})")
             self._clock += time.perf_counter() - t0
             if not np.isfinite(mse) or mse > EXPLOSION * max(self._mse0, 1e-12):
                 self._diverged(epoch, f"training MSE reached {mse:.3g}")
-            self.history.append(train_mse=mse, val_mse=val, loss=total.residual,
+            self.history.append(train_mse=mse, val_mse=val[0], train_loss=loss, val_loss=val[1],
+                                train_accuracy=acc, val_accuracy=val[2], loss=total.residual,
                                 residual=self._residual(total), edge_discord=total.edge_discord,
                                 fast_iterations=total.iterations, fast_unconverged=total.n_unconverged,
                                 wall_time=self._clock, lambda_min=self._gap(X, Y))

@@ -30,14 +30,14 @@ def test_make_task_matches_the_generators():
     for name, gen in TASKS.items():
         for a, b in zip(make_task(name, 20, seed=1), gen(n=20, seed=1)):
             assert np.array_equal(a, b)
-    X, Y = make_task("circle", 20, seed=1, radius=0.5)
-    assert np.array_equal(Y, circle(20, radius=0.5, seed=1)[1])
+    X, Y = make_task("circle", 20, seed=1, noise=0.0)
+    assert np.array_equal(X, circle(20, noise=0.0, seed=1)[0])
 
 
 def test_regression_targets():
     X, Y = saddle(200, seed=2)
-    np.testing.assert_allclose(Y[:, 0], X[:, 0] ** 2 - X[:, 1] ** 2, rtol=0, atol=1e-15)
-    assert X.min() >= -2.0 and X.max() <= 2.0
+    np.testing.assert_allclose(Y[:, 0], X[:, 0] ** 2 - X[:, 1] ** 2 + 0.5 * np.sin(2 * X[:, 0]), atol=1e-15)
+    assert X.min() >= 0.0 and X.max() <= 2.0 and X.min() < 0.05 and X.max() > 1.95
     X, Y = paraboloid(200, seed=2)
     np.testing.assert_allclose(Y[:, 0], X[:, 0] ** 2 + X[:, 1] ** 2 - 2.0 / 3.0, atol=1e-15)
 
@@ -55,46 +55,54 @@ def test_noise_has_the_requested_std(gen):
 
 
 def test_circle_labels_and_balance():
-    X, Y = circle(2000, seed=3)
-    assert set(np.unique(Y)) == {0.0, 1.0}
-    inside = np.hypot(X[:, 0], X[:, 1]) < datasets.CIRCLE_RADIUS
-    assert np.array_equal(Y[:, 0] == 1.0, inside)
-    assert abs(Y.mean() - 0.5) < 0.05             # balanced within 10% of the sample
-    np.testing.assert_allclose(np.pi * datasets.CIRCLE_RADIUS ** 2, 8.0)   # half of the square
-    # a custom radius moves the fraction to pi r^2 / 16
-    _, Y = circle(4000, radius=1.0, seed=3)
-    assert abs(Y.mean() - np.pi / 16) < 0.03
+    X, Y = circle(4000, noise=0.0, seed=3)
+    assert set(np.unique(Y)) == {0.0, 1.0} and Y.sum() == 2000        # balanced exactly
+    r = np.hypot(X[:, 0], X[:, 1])
+    assert np.all(r[Y[:, 0] == 0] <= 1.0) and np.all((r[Y[:, 0] == 1] >= 1.5) & (r[Y[:, 0] == 1] <= 2.5))
+    # uniform in area: the median radius of the disc is 1/sqrt(2), of the annulus sqrt((1.5^2 + 2.5^2) / 2)
+    assert abs(np.median(r[Y[:, 0] == 0]) - np.sqrt(0.5)) < 0.03
+    assert abs(np.median(r[Y[:, 0] == 1]) - np.sqrt((1.5 ** 2 + 2.5 ** 2) / 2)) < 0.03
+    Xn, _ = circle(4000, seed=3)                                        # default radial noise 0.1
+    jitter = np.hypot(Xn[:, 0], Xn[:, 1]) - r
+    assert abs(jitter.std() - datasets.CIRCLE_NOISE) < 0.01
+    _, Y = circle(3, seed=0)
+    assert set(Y[:, 0]) == {0.0, 1.0}
 
 
-def test_blobs_one_hot_and_anisotropic():
+def test_blobs_one_hot_with_the_papers_centres_and_covariances():
     X, Y = blobs(4000, seed=0)
     assert set(np.unique(Y)) == {0.0, 1.0}
     np.testing.assert_array_equal(Y.sum(axis=1), 1.0)
-    counts = Y.sum(axis=0)
-    assert np.all(counts == 1000)                 # all four classes, sizes differ by at most one
+    assert np.all(Y.sum(axis=0) == 1000)          # all four classes, sizes differ by at most one
     covs = datasets.blob_covariances()
-    major = []
     for k in range(4):
         pts = X[Y[:, k] == 1]
-        np.testing.assert_allclose(pts.mean(axis=0), datasets.BLOB_CENTRES[k], atol=0.05)
-        np.testing.assert_allclose(np.cov(pts.T), covs[k], atol=0.03)
-        ev, vec = np.linalg.eigh(np.cov(pts.T))
-        assert ev[1] > 5 * ev[0]                   # elongated
-        major.append(vec[:, 1])
-    # four different directions: no two major axes are parallel
-    for i in range(4):
-        for j in range(i + 1, 4):
-            assert abs(major[i] @ major[j]) < 0.9
-    assert set(np.abs(datasets.BLOB_CENTRES).ravel()) == {1.2}
-    # small n: every class still present
-    _, Y = blobs(6, seed=9)
+        np.testing.assert_allclose(pts.mean(axis=0), datasets.BLOB_CENTRES[k], atol=0.1)
+        np.testing.assert_allclose(np.cov(pts.T), covs[k], atol=0.1)
+    assert np.all(np.linalg.eigvalsh(covs) > 0)
+    covs[0, 0, 0] = 99.0                          # a copy: the module's constants stay put
+    assert datasets.BLOB_COVARIANCES[0, 0, 0] == 0.8
+    _, Y = blobs(6, seed=9)                       # small n: every class still present
     assert np.all(Y.sum(axis=0) >= 1)
+
+
+@pytest.mark.parametrize("name", sorted(datasets.TASK_SPECS))
+def test_task_split_follows_the_spec(name):
+    spec = datasets.TASK_SPECS[name]
+    Xtr, Ytr, Xte, Yte = datasets.task_split(name, seed=2)
+    assert Xtr.shape == (spec.n_train, 2) and Xte.shape == (spec.n_test, 2)
+    assert Ytr.shape[1] == Yte.shape[1] == spec.dims[-1]
+    X, Y = make_task(name, spec.n_train + spec.n_test, seed=2,
+                     **({} if spec.noise is None else {"noise": spec.noise}))
+    assert np.array_equal(np.vstack([Xtr, Xte]), X) and np.array_equal(np.vstack([Ytr, Yte]), Y)
+    with pytest.raises(ValueError, match="name must be one of"):
+        datasets.task_split("spiral")
 
 
 @pytest.mark.parametrize("call, arg", [
     (lambda: saddle(0), "n"), (lambda: saddle(-3), "n"), (lambda: saddle(10, noise=-1.0), "noise"),
-    (lambda: saddle(10, noise=float("nan")), "noise"), (lambda: circle(10, radius=0.0), "radius"),
-    (lambda: circle(10, radius=-1.0), "radius"), (lambda: blobs(0), "n"), (lambda: blobs(3), "n"),
+    (lambda: saddle(10, noise=float("nan")), "noise"), (lambda: circle(10, noise=-0.1), "noise"),
+    (lambda: circle(1), "n"), (lambda: blobs(0), "n"), (lambda: blobs(3), "n"),
     (lambda: paraboloid(10, noise=float("inf")), "noise"),
 ])
 def test_bad_values_raise_naming_the_argument(call, arg):
@@ -104,7 +112,7 @@ def test_bad_values_raise_naming_the_argument(call, arg):
 
 @pytest.mark.parametrize("call, arg", [
     (lambda: saddle(2.5), "n"), (lambda: circle("10"), "n"), (lambda: blobs(None), "n"),
-    (lambda: circle(10, radius="big"), "radius"), (lambda: saddle(10, noise=True), "noise"),
+    (lambda: circle(10, noise="big"), "noise"), (lambda: saddle(10, noise=True), "noise"),
 ])
 def test_bad_types_raise_naming_the_argument(call, arg):
     with pytest.raises(TypeError, match=rf"\b{arg}\b"):

@@ -59,3 +59,26 @@ def test_rate_and_equilibrium_figures():
     np.testing.assert_allclose(bars["a_1"], eq.a[0][0])
     np.testing.assert_allclose(bars["‖discord‖"], eq.discord.norms()[0])
     assert any(t.name == "kink (z = 0)" for t in fig.data)
+
+
+def test_decision_figure_draws_one_panel_per_network():
+    import sheaflab
+    from sheaflab.datasets import task_split
+    Xtr, Ytr, _, _ = task_split("blobs", seed=0)
+    net = sheaflab.NeuralSheaf.random([2, 6, 4], seed=0, head="softmax")
+    fig = figures.decision_figure({"a": net, "b": net.copy()}, Xtr[:40], Ytr[:40], resolution=20)
+    heat = [t for t in fig.data if t.type == "heatmap"]
+    assert len(heat) == 2 and np.asarray(heat[0].z).shape == (20, 20)
+    assert sum(t.type == "scatter" for t in fig.data) == 8
+    assert "accuracy" in fig.layout.annotations[0].text
+    with pytest.raises(ValueError, match="classification head"):
+        figures.decision_figure({"a": sheaflab.NeuralSheaf.random([2, 3, 1])}, Xtr[:5], Ytr[:5, :1])
+
+
+def test_comparison_figure_one_row_per_cell():
+    from sheaflab import comparison
+    cells = [comparison.compare("saddle", (2, 4, 1), seeds=(0, 1), epochs=5, protocol=p) for p in ("seed",)]
+    fig = figures.comparison_figure(cells)
+    meds = [t for t in fig.data if t.name and t.name.startswith("median")]
+    assert len(meds) == 2 and len(meds[0].x) == 1
+    assert meds[0].x[0] == pytest.approx(cells[0].summary("loss_ratio")[0])

@@ -60,7 +60,8 @@ def test_first_epoch_diagnostics_are_those_of_the_initial_weights(Trainer, task)
 def test_history_fields_are_declared():
     h = sheaflab.History(["affine_1", "output"])
     assert h.epochs == 0 and h.train_mse.shape == (0,) and h.edge_discord.shape == (0, 2)
-    row = dict(train_mse=1.0, val_mse=None, loss=0.5, residual=0.5, edge_discord=np.array([0.5, 0.25]),
+    row = dict(train_mse=1.0, val_mse=None, train_loss=1.0, val_loss=None, train_accuracy=np.nan,
+               val_accuracy=None, loss=0.5, residual=0.5, edge_discord=np.array([0.5, 0.25]),
                fast_iterations=3, fast_unconverged=0, wall_time=0.1, lambda_min=np.nan)
     h.append(**row)
     assert h.epochs == 1 and h.val_mse.size == 0 and h.edge_discord.tolist() == [[0.5, 0.25]]
@@ -71,6 +72,9 @@ def test_history_fields_are_declared():
     assert h.epochs == 1
     assert all(isinstance(getattr(sheaflab.History, name).__doc__, str)
                for name in sheaflab.History.FIELDS)
+    assert h.epochs_to(1.0, metric="train_loss") == 1
+    with pytest.raises(ValueError, match="metric must be a per-epoch History column"):
+        h.epochs_to(1.0, metric="mse")
 
 
 def test_residual_never_exceeds_the_loss_it_relaxes(task):
