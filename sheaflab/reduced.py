@@ -15,7 +15,11 @@ rank-``n_L`` term, so it is eliminated exactly per example (Woodbury, an ``n_L x
 what remains is the Schur complement ``S`` in ``a_1 .. a_{L-2}``. Applying ``S`` to a batch costs two
 ``(B, n_l) @ (n_l, n_{l+1})`` GEMMs per hidden affine edge and elementwise work: about one
 forward plus backward pass. :meth:`ReducedSystem.solve` runs conjugate gradients on it, batched over
-the examples, preconditioned by one Cholesky factor shared by the batch (the batch-mean ``S``).
+the examples. Past depth 3 they are preconditioned by one Cholesky factor shared by the batch (of
+the batch-mean ``S``). At depth 3 ``S`` is a diagonal plus rank ``n_L`` plus one rank-one term per
+unit of layer 2 on its kink, so the exact per-example Woodbury inverse of the kink-free part
+preconditions it: CG then ends in at most ``#kinks + 1`` iterations (measured at [2,128,128,1],
+cold: 10.7 CG iterations per example over 3.9 region solves, against 32.4 with the shared factor).
 
 Why the walk stays exact with an inexact solve: conjugate gradients started from the current
 activations lower the reduced energy at every iteration, and the reduced energy at the current
@@ -228,8 +232,8 @@ class ReducedSystem:
         ``1/2 r.z``; an example stops when ``r.z <= tol * E(x)``, so its energy is within about
         ``tol`` relative of the region's minimum. ``precond``: a shared ``R -> P R``; by default the
         batch-mean Cholesky preconditioner (:meth:`preconditioner`), or at depth 3 the per-example
-        exact inverse of the kink-free part (:meth:`base_inverse`). Finished examples leave the batch (rows are
-        dropped once 30% of the remaining ones are done). Returns ``(x, converged (B,) bool,
+        exact inverse of the kink-free part (:meth:`base_inverse`). Finished examples leave the
+        batch (rows are dropped once 30% of the remaining ones are done). Returns ``(x, converged (B,) bool,
         iterations (B,) int)``; ``converged`` is re-checked on the true residual.
         """
         if precond is None and self.L == 3:
