@@ -339,8 +339,8 @@ def walk(sheaf, X, Y, start, tol, max_iter, solver="auto", stats=None):
             def linear(target):
                 nonlocal precond, solved
                 system = ReducedSystem(sheaf, Xs, target, ms)
-                if precond is None:   # one shared factor per walk: built from the whole batch's first region
-                    precond = system.preconditioner()
+                if precond is None and L > 3:   # one shared factor per walk, from the first region
+                    precond = system.preconditioner()   # (depth 3: exact per-example Woodbury)
                 x, ok, it = system.solve(x0, etol, CG_MAX_ITER, precond)
                 cg_iters[sel] += it
                 solved = solved & ok
@@ -374,9 +374,13 @@ def walk(sheaf, X, Y, start, tol, max_iter, solver="auto", stats=None):
             on_kink = (hit[l] <= tt) | ((m == ACTIVE) & (zn[l] < 0)) | ((m == INACTIVE) & (zn[l] > 0))
             zn[l][on_kink] = 0.0
             m[on_kink] = KINK
-            u = prev @ Ws[l].T + bs[l]
-            st, di = _release_strength(u, an[l], release_tol)
-            st[m != KINK] = 0.0
+            kink = m == KINK
+            if kink.any():
+                u = prev @ Ws[l].T + bs[l]
+                st, di = _release_strength(u, an[l], release_tol)
+                st[~kink] = 0.0
+            else:                       # no unit of this layer on its kink: nothing to release
+                st, di = np.zeros(m.shape), np.full(m.shape, ACTIVE, dtype=np.int8)
             strengths.append(st)
             directions.append(di)
             prev = an[l]

@@ -15,7 +15,11 @@ rank-``n_L`` term, so it is eliminated exactly per example (Woodbury, an ``n_L x
 what remains is the Schur complement ``S`` in ``a_1 .. a_{L-2}``. Applying ``S`` to a batch costs two
 ``(B, n_l) @ (n_l, n_{l+1})`` GEMMs per hidden affine edge and elementwise work: about one
 forward plus backward pass. :meth:`ReducedSystem.solve` runs conjugate gradients on it, batched over
-the examples, preconditioned by one Cholesky factor shared by the batch (the batch-mean ``S``).
+the examples. Past depth 3 they are preconditioned by one Cholesky factor shared by the batch (of
+the batch-mean ``S``). At depth 3 ``S`` is a diagonal plus rank ``n_L`` plus one rank-one term per
+unit of layer 2 on its kink, so the exact per-example Woodbury inverse of the kink-free part
+preconditions it: CG then ends in at most ``#kinks + 1`` iterations (measured at [2,128,128,1],
+cold: 10.7 CG iterations per example over 3.9 region solves, against 32.4 with the shared factor).
 
 Why the walk stays exact with an inexact solve: conjugate gradients started from the current
 activations lower the reduced energy at every iteration, and the reduced energy at the current
@@ -92,10 +96,38 @@ class ReducedSystem:
             self.Kinv = np.linalg.inv(K)                     # (B, m, m)
         self.r_last = r[-1]
         self.d = np.concatenate([1.0 - hh for hh in h[:-1]], axis=1)
+        if L == 3:
+            self._base_inverse_setup()
         rhs = np.concatenate(r[:-1], axis=1)
         # Schur right-hand side: r_{L-2} + (h_{L-1} * M^{-1} r_{L-1}) @ W_{L-1}
         rhs[:, self.slices[-1]] += (h[-1] * self._last_inverse(r[-1])) @ Ws[L - 2]
         self.rhs = rhs
+
+    # ------------------------------------------------------------------ one block: depth 3
+    def _base_inverse_setup(self):
+        """Depth 3 only: ``S = D + G K^{-1} G^T + W_2^T diag(k_2) W_2`` with ``D = diag(d_1)`` and
+        ``G = W_2^T diag(act_2) W_3^T`` (n_1 x n_L per example). Without the kink term ``S`` is a
+        diagonal plus rank ``n_L``, inverted exactly by Woodbury; that inverse preconditions CG
+        (``P S = I`` + rank ``#kinks in layer 2``, so CG ends in at most ``#kinks + 1``
+        iterations), and with no kinks it is the exact inverse (:mod:`sheaflab.spectral` uses it)."""
+        W2, WL = self.Ws[1], self.Ws[2]
+        self.dinv = 1.0 / self.d
+        if WL.shape[0] == 1:
+            self.G1 = self._aw @ W2                                   # (B, n_1)
+            self.DG1 = self.dinv * self.G1
+            self.coef1 = 1.0 / (1.0 / self.Kinv + _rowdot(self.G1, self.DG1))
+        else:
+            self.G = W2.T[None] @ (self.act_last[:, :, None] * WL.T[None])      # (B, n_1, n_L)
+            inner = np.linalg.inv(self.Kinv) + np.swapaxes(self.G, 1, 2) @ (self.dinv[:, :, None] * self.G)
+            self.inner_inv = np.linalg.inv(inner)
+
+    def base_inverse(self, R):
+        """Depth 3: ``(D + G K^{-1} G^T)^{-1} R`` per example (``S^{-1} R`` when layer 2 has no kinks)."""
+        g = self.dinv * R
+        if self.Ws[-1].shape[0] == 1:
+            return g - self.DG1 * (self.coef1 * _rowdot(self.G1, g))[:, None]
+        h = self.inner_inv @ (np.swapaxes(self.G, 1, 2) @ g[:, :, None])
+        return g - self.dinv * (self.G @ h)[:, :, 0]
 
     # ------------------------------------------------------------------ the operator
     def _lowrank(self, g):
@@ -198,17 +230,22 @@ class ReducedSystem:
         Each iteration lowers each example's region energy ``E(x)`` by ``1/2 alpha r.z`` (``r`` the
         residual, ``z = P r``). The energy still to gain is ``1/2 r^T S^{-1} r``, estimated by
         ``1/2 r.z``; an example stops when ``r.z <= tol * E(x)``, so its energy is within about
-        ``tol`` relative of the region's minimum. Finished examples leave the batch (rows are
-        dropped once 30% of the remaining ones are done). Returns ``(x, converged (B,) bool,
+        ``tol`` relative of the region's minimum. ``precond``: a shared ``R -> P R``; by default the
+        batch-mean Cholesky preconditioner (:meth:`preconditioner`), or at depth 3 the per-example
+        exact inverse of the kink-free part (:meth:`base_inverse`). Finished examples leave the
+        batch (rows are dropped once 30% of the remaining ones are done). Returns ``(x, converged (B,) bool,
         iterations (B,) int)``; ``converged`` is re-checked on the true residual.
         """
-        if precond is None:
-            precond = self.preconditioner()
+        if precond is None and self.L == 3:
+            apply = ReducedSystem.base_inverse          # per example: follows the rows dropped
+        else:
+            shared = precond if precond is not None else self.preconditioner()
+            apply = lambda system, R: shared(R)         # noqa: E731
         x = np.array(x0, dtype=np.float64, copy=True)
-        floor = 1e-28 * (1.0 + _rowdot(self.rhs, precond(self.rhs)))
+        floor = 1e-28 * (1.0 + _rowdot(self.rhs, apply(self, self.rhs)))
         energy = self.region_energy(x)
         r = self.rhs - self.matvec(x)
-        z = precond(r)
+        z = apply(self, r)
         rz = _rowdot(r, z)
         iters = np.zeros(self.B, dtype=np.int64)
         todo = np.flatnonzero(rz > tol * energy + floor)
@@ -225,7 +262,7 @@ class ReducedSystem:
             rs -= alpha[:, None] * q
             es = np.maximum(es - 0.5 * alpha * rzs, 0.0)
             iters[todo] += 1
-            zs = precond(rs)
+            zs = apply(sub, rs)
             rz_new = _rowdot(rs, zs)
             done = (rz_new <= tol * es + fl) | (pq <= 0)
             if done.any():
@@ -251,7 +288,7 @@ class ReducedSystem:
             energy[todo] = es
         # confirm on the true residual (the recurred one drifts by rounding)
         r = self.rhs - self.matvec(x)
-        rz = _rowdot(r, precond(r))
+        rz = _rowdot(r, apply(self, r))
         converged = rz <= 4.0 * tol * energy + 4.0 * floor
         return x, converged, iters
 
@@ -291,6 +328,9 @@ class ReducedSystem:
             setattr(new, name, getattr(self, name)[rows])
         new.any_kink_last = bool(new.kink_last.any())
         new._aw = None if self._aw is None else self._aw[rows]
+        for name in ("dinv", "G1", "DG1", "coef1", "G", "inner_inv"):
+            if name in self.__dict__:
+                setattr(new, name, getattr(self, name)[rows])
         return new
 
     def activations(self, x):

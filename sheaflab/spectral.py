@@ -128,9 +128,11 @@ class _InverseLfree:
 
     The z-blocks of ``L_free`` are diagonal (``1 + s_l``, and 2 for ``z_L``), so ``L_free v = f``
     is solved by eliminating them, then the last hidden block by Woodbury, which leaves the Schur
-    system ``S`` of :class:`~sheaflab.reduced.ReducedSystem` in ``a_1 .. a_{L-2}``. ``S`` is
-    factorised once per example (dimension ``n_1 + ... + n_{L-2}``, a quarter or less of ``L_free``'s
-    at [n, m, m, 1]) and inverted; every application then costs a few GEMMs.
+    system ``S`` of :class:`~sheaflab.reduced.ReducedSystem` in ``a_1 .. a_{L-2}``. At depth 3
+    ``S`` is a diagonal plus rank ``n_L`` (``L_free`` knows no kinks), inverted exactly by
+    Woodbury (:meth:`~sheaflab.reduced.ReducedSystem.base_inverse`); deeper, it is factorised
+    once per example (dimension ``n_1 + ... + n_{L-2}``) and inverted. Every application then
+    costs a few GEMMs.
     """
 
     def __init__(self, sheaf, S):
@@ -143,20 +145,7 @@ class _InverseLfree:
         self.sys = ReducedSystem(sheaf, np.zeros((B, sheaf.dims[0])), np.zeros((B, sheaf.dims[-1])),
                                  modes)
         if self.L == 3:
-            # one Schur block, diag(d_1) + G K^{-1} G^T with G = W_2^T diag(act_2) W_3^T (no kinks
-            # in L_free): Woodbury, exactly, with an n_L x n_L solve per example
-            sysm = self.sys
-            WL, W = sheaf.weights[2], sheaf.weights[1]
-            self.Dinv = 1.0 / sysm.d
-            G = W.T[None] @ (sysm.act_last[:, :, None] * WL.T[None])      # (B, n_1, n_L)
-            Kmat = (np.linalg.inv(sysm.Kinv[:, None, None]) if WL.shape[0] == 1
-                    else np.linalg.inv(sysm.Kinv))
-            inner = Kmat + np.swapaxes(G, 1, 2) @ (self.Dinv[:, :, None] * G)
-            self.G, self.inner_inv = G, np.linalg.inv(inner)
-            if WL.shape[0] == 1:     # scalar output: rank one, plain vectors (no tiny batched matmuls)
-                self.G1 = G[:, :, 0]
-                self.DG1 = self.Dinv * self.G1
-                self.inner1 = self.inner_inv[:, 0, 0]
+            # one Schur block, a diagonal plus rank n_L (no kinks in L_free): Woodbury, exactly
             self.Sinv = None
         else:
             M = self.sys.dense()
@@ -182,13 +171,8 @@ class _InverseLfree:
         r = [fa[l] + s[l] * g[l] + g[l + 1] @ Ws[l + 1] for l in range(L - 1)]
         rhs = np.concatenate(r[:-1], axis=1)
         rhs[:, sysm.slices[-1]] += (sysm.h[-1] * sysm._last_inverse(r[-1])) @ Ws[L - 2]
-        if self.Sinv is None and self.G.shape[2] == 1:
-            g = self.Dinv * rhs
-            x = g - self.DG1 * (self.inner1 * np.einsum("bn,bn->b", self.G1, g))[:, None]
-        elif self.Sinv is None:
-            g = self.Dinv * rhs
-            h = self.inner_inv @ (np.swapaxes(self.G, 1, 2) @ g[:, :, None])
-            x = g - self.Dinv * (self.G @ h)[:, :, 0]
+        if self.Sinv is None:
+            x = sysm.base_inverse(rhs)
         else:
             x = (self.Sinv @ rhs[:, :, None])[:, :, 0]
         acts = [x[:, sl] for sl in sysm.slices]

@@ -429,3 +429,15 @@ def test_warm_starts_leave_the_heat_flow_and_the_scalar_solve_alone(task):
                 for w in (True, False)]
         np.testing.assert_array_equal(runs[0].train_mse, runs[1].train_mse)
         np.testing.assert_array_equal(runs[0].fast_iterations, runs[1].fast_iterations)
+
+
+def test_warm_starts_through_joblib_workers_give_the_same_weights():
+    """The chunks' equilibria come back from the workers and warm the next epoch as in one process."""
+    sheaf, X, Y = random_problem([2, 20, 16, 1], n=80, seed=7)
+    runs = [sheaflab.SheafTrainer(sheaf, lr=0.01, batch_size=40, n_jobs=n, progress=False)
+            for n in (1, 2)]
+    for tr in runs:
+        tr.fit(X, Y, epochs=3)
+    np.testing.assert_allclose(flat(runs[0].params), flat(runs[1].params), atol=1e-9)
+    assert runs[1]._warm.seen.all()
+    np.testing.assert_allclose(runs[0]._warm.a[0], runs[1]._warm.a[0], atol=1e-8)
