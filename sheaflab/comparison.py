@@ -101,22 +101,23 @@ def _check_task(task: str, dims) -> tuple:
 
 
 def _fit(trainer: str, net: NeuralSheaf, lr: float, epochs: int, optimizer: str, X, Y, X_val, Y_val,
-         seed: int) -> Run:
-    h = TRAINERS[trainer](net, lr=lr, optimizer=optimizer, progress=False).fit(
+         seed: int, warm_start: bool = True) -> Run:
+    extra = {"warm_start": warm_start} if trainer == "sheaf" else {}
+    h = TRAINERS[trainer](net, lr=lr, optimizer=optimizer, progress=False, **extra).fit(
         X, Y, epochs=epochs, X_val=X_val, Y_val=Y_val)
     return Run(trainer, seed, lr, float(h.val_loss[-1]), float(h.val_accuracy[-1]),
                float(h.train_loss[-1]), float(h.wall_time[-1]), h.train_loss.copy())
 
 
 def run_pair(task: str, dims=None, seed: int = 0, lr_sheaf: float = 0.01, lr_sgd: float = 0.01,
-             epochs: int = 200, optimizer: str = "adam") -> Pair:
+             epochs: int = 200, optimizer: str = "adam", warm_start: bool = True) -> Pair:
     """Both trainers on seed ``seed``'s split of ``task`` (300 train, 100 test), full batch, from the
     same He initialisation (``NeuralSheaf.random(dims, seed=seed)`` with the task's head).
-    dims: the network (default: the paper's for this task)."""
+    dims: the network (default: the paper's for this task); warm_start: the sheaf trainer's option."""
     spec, dims = _check_task(task, dims)
     Xtr, Ytr, Xte, Yte = task_split(task, seed=seed)
     net = NeuralSheaf.random(list(dims), seed=seed, head=spec.head)
-    runs = [_fit(name, net, lr, epochs, optimizer, Xtr, Ytr, Xte, Yte, seed)
+    runs = [_fit(name, net, lr, epochs, optimizer, Xtr, Ytr, Xte, Yte, seed, warm_start)
             for name, lr in (("sheaf", lr_sheaf), ("sgd", lr_sgd))]
     return Pair(*runs)
 
@@ -141,8 +142,8 @@ def tune_lr(task: str, dims=None, trainer: str = "sheaf", grid=(0.003, 0.01, 0.0
 
 @dataclass
 class Cell:
-    """One task, one network, one protocol, over ``seeds``: a :class:`Pair` per seed and the
-    learning rates used (``lr_sheaf``, ``lr_sgd``)."""
+    """One task, one network, one protocol, over ``seeds``: a :class:`Pair` per seed, the learning
+    rates used (``lr_sheaf``, ``lr_sgd``) and whether the sheaf trainer used warm starts."""
 
     task: str
     dims: tuple
@@ -151,6 +152,7 @@ class Cell:
     lr_sgd: float
     epochs: int
     pairs: list
+    warm_start: bool = True
 
     def values(self, name: str) -> np.ndarray:
         """(seeds,) one :class:`Pair` property per seed, e.g. ``values("loss_ratio")``."""
@@ -169,7 +171,7 @@ class Cell:
 
 def compare(task: str, dims=None, seeds=range(5), protocol: str = "seed", lr: float = 0.01,
             grid=(0.003, 0.01, 0.03), epochs: int = 200, optimizer: str = "adam",
-            n_jobs: int = 1, reuse: Cell | None = None) -> Cell:
+            n_jobs: int = 1, reuse: Cell | None = None, warm_start: bool = True) -> Cell:
     """Run both trainers on every seed of ``seeds`` (at least 2) and collect a :class:`Cell`.
 
     protocol: ``"seed"`` (both trainers at ``lr``) or ``"tuned"`` (each at its own :func:`tune_lr`
@@ -177,6 +179,7 @@ def compare(task: str, dims=None, seeds=range(5), protocol: str = "seed", lr: fl
     n_jobs: joblib workers over the seeds (each pair is still timed within one worker).
     reuse: a cell of the same task, network, seeds and epochs; when the learning rates come out the
     same, its pairs are the very runs this cell would repeat, and are taken instead of rerun.
+    warm_start: the sheaf trainer's warm starts (:class:`~sheaflab.SheafTrainer`).
     """
     _, dims = _check_task(task, dims)
     choice(protocol, "protocol", PROTOCOLS)
@@ -190,16 +193,17 @@ def compare(task: str, dims=None, seeds=range(5), protocol: str = "seed", lr: fl
     else:
         lr_sheaf, lr_sgd = (tune_lr(task, dims, name, grid, epochs, optimizer, seeds[0])
                             for name in ("sheaf", "sgd"))
-    if (reuse is not None and (reuse.task, reuse.dims, reuse.epochs, reuse.lr_sheaf, reuse.lr_sgd) ==
-            (task, dims, epochs, lr_sheaf, lr_sgd) and [p.sheaf.seed for p in reuse.pairs] == seeds):
-        return Cell(task, dims, protocol, lr_sheaf, lr_sgd, epochs, list(reuse.pairs))
-    args = [(task, dims, s, lr_sheaf, lr_sgd, epochs, optimizer) for s in seeds]
+    if (reuse is not None and (reuse.task, reuse.dims, reuse.epochs, reuse.lr_sheaf, reuse.lr_sgd,
+                               reuse.warm_start) == (task, dims, epochs, lr_sheaf, lr_sgd, warm_start)
+            and [p.sheaf.seed for p in reuse.pairs] == seeds):
+        return Cell(task, dims, protocol, lr_sheaf, lr_sgd, epochs, list(reuse.pairs), warm_start)
+    args = [(task, dims, s, lr_sheaf, lr_sgd, epochs, optimizer, warm_start) for s in seeds]
     if n_jobs == 1:
         pairs = [run_pair(*a) for a in args]
     else:
         from joblib import Parallel, delayed
         pairs = Parallel(n_jobs=n_jobs)(delayed(run_pair)(*a) for a in args)
-    return Cell(task, dims, protocol, lr_sheaf, lr_sgd, epochs, pairs)
+    return Cell(task, dims, protocol, lr_sheaf, lr_sgd, epochs, pairs, warm_start)
 
 
 def median_ci(values, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> tuple:
