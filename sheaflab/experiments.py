@@ -315,7 +315,7 @@ class JointRun:
     current cochain; energy_eq: (k, B) per-example equilibrium energy ``R`` of the current weights
     (direct solve); train_mse: (k,) forward-pass MSE; weight_change: (k,) ``||theta - theta_0||``;
     examples: indices of the examples drawn individually; tau_fast: ``1/lambda_min`` (mean over the
-    examples at theta_0), in fast-time units; tau_slow: ``1/||grad R(theta_0)||`` in slow-time units.
+    examples at theta_0), in fast-time units; tau_slow: ``||theta_0|| / ||grad R(theta_0)||`` in slow-time units.
     """
 
     eps: float

@@ -3,7 +3,7 @@
 * :func:`lambda_min`: the spectral gap ``lambda_min(L_free)`` for given activation patterns;
 * :func:`lambda_max_bound`: a bound on the top of the spectrum, for a stable Euler step;
 * :func:`equilibrium_gaps`: the gap at each example's two-sided equilibrium pattern;
-* :func:`timescales`: the fast timescale ``1 / lambda_min`` and the slow one ``1 / ||grad R||``.
+* :func:`timescales`: the fast timescale ``1 / lambda_min`` and the slow one ``||theta|| / ||grad R||``.
 
 Every other module asks these functions; none computes a gap of its own.
 """
@@ -94,7 +94,8 @@ class Timescales:
 
     tau_fast: mean over the examples of ``1 / lambda_min(L_free)`` at the two-sided equilibrium
         pattern, in units of fast (cochain) time;
-    tau_slow: ``1 / ||grad R||``, the inverse norm of the gradient of the mean residual, in units of
+    tau_slow: ``||theta|| / ||grad R||``, the time for the weights to move by their own size at the
+        speed of the gradient of the mean residual, in units of
         slow (weight) time; ``inf`` where the gradient vanishes;
     gaps: (B,) the per-example spectral gaps behind ``tau_fast``.
     """
@@ -113,7 +114,8 @@ def timescales(sheaf, X, Y) -> Timescales:
     gaps = eq.lambda_min()
     gW, gb = local_gradients(sheaf, eq)
     g = float(np.linalg.norm(flatten(gW + gb)))
-    return Timescales(float(np.mean(1.0 / gaps)), 1.0 / g if g > 0 else math.inf, gaps)
+    size = float(np.linalg.norm(flatten(sheaf.parameters)))
+    return Timescales(float(np.mean(1.0 / gaps)), size / g if g > 0 else math.inf, gaps)
 
 
 # ---------------------------------------------------------------------------------- wide and deep nets

@@ -163,7 +163,7 @@ def _timescale_layout(run: JointRun, x_top: tuple, x_bottom: tuple) -> dict:
               f"fast: t<sub>c</sub> = 1/λ<sub>min</sub> ≈ {run.tau_fast:.2g}")]
     if math.isfinite(run.tau_slow):
         marks.append((run.tau_slow / run.eps, COLORS["slow"],
-                      f"slow: t<sub>θ</sub> = 1/‖∇R‖ ≈ {run.tau_slow:.2g}"))
+                      f"slow: t<sub>θ</sub> = ‖θ‖/‖∇R‖ ≈ {run.tau_slow:.2g}"))
     for x, color, text in marks:   # one line through both panels, placed in fast time
         shapes.append(dict(type="line", xref=x_top[1], yref="paper", x0=x, x1=x, y0=0, y1=1,
                            line=dict(color=color, width=1.5, dash="dashdot"),
@@ -222,7 +222,7 @@ def timescale_diagram(sheaf=None, X=None, Y=None, eps_values=(0.3, 0.1, 0.03, 0.
     ``R(theta(t))`` of the current weights (dashed), vs fast time ``t_c = step * eta_c``. Bottom panel:
     train MSE and ``||theta - theta_0||`` vs slow time ``t_theta = step * eta_theta``. The log axes are
     aligned (same step, same horizontal position); dash-dotted lines mark the fast timescale
-    ``1/lambda_min`` and the slow one ``1/||grad R||`` of Definition 1. Also in the bottom panel:
+    ``1/lambda_min`` and the slow one ``||theta||/||grad R||`` of Definition 1. Also in the bottom panel:
     Algorithm 4 (diffusion fast phase with tolerance ``tau_c``, plain gradient descent with step
     ``lr``) for ``min(ceil(theta_time / lr), max_epochs)`` epochs, its MSE vs ``t_theta = epoch * lr``.
 
