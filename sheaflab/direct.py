@@ -24,6 +24,7 @@ This module is called through :func:`sheaflab.equilibrium` (``method="direct"``)
 from __future__ import annotations
 
 import numpy as np
+from scipy import special
 
 from . import heads
 from .reduced import ReducedSystem, cg_tol
@@ -163,9 +164,9 @@ def _block_thomas(Ws, diag, p, half_s, rhs):
 
 # ---------------------------------------------------------------------------------- one hidden layer
 def scalar_case(sheaf) -> bool:
-    """True for ``[n_0, n_1, 1]`` networks with the identity head, where the scalar breakpoint solve
-    :func:`one_hidden_scalar` applies."""
-    return sheaf.depth == 2 and sheaf.dims[-1] == 1 and sheaf.head == "identity"
+    """True for ``[n_0, n_1, 1]`` networks with the identity or sigmoid head, where the scalar
+    breakpoint solves :func:`one_hidden_scalar` and :func:`one_hidden_sigmoid` apply."""
+    return sheaf.depth == 2 and sheaf.dims[-1] == 1 and sheaf.head in ("identity", "sigmoid")
 
 
 def head_region_minimizer(sheaf: NeuralSheaf, X, Y, modes, linear=None, start=None):
@@ -264,6 +265,59 @@ def one_hidden_scalar(sheaf, X, Y, max_iter):
     # the discords in closed form: relu(z) - a = s w / 2 on every unit, affine_2 = output = s / 2
     discords = [u - z1, half_sw, half_s, half_s.copy()]
     return [z1, z2], [a], [pos & ~act], converged, iters, discords
+
+
+def one_hidden_sigmoid(sheaf, X, Y, max_iter, tol: float = 1e-13):
+    """Exact equilibrium for ``[n_0, n_1, 1]`` with a sigmoid head, from the forward pass: one scalar.
+
+    As in :func:`one_hidden_scalar`, with ``u = W_1 x + b_1`` pinned, write ``r`` for the discord of
+    the second affine edge. Units with ``u_j <= 0`` stay inactive; a unit with ``u_j > 0`` is active
+    while ``w_j r <= u_j`` (``z_j = u_j - w_j r``, ``a_j = u_j - 2 w_j r``) and on the kink otherwise
+    (``z_j = 0``, ``a_j = -w_j r``, as for an inactive unit). Then ``z_2 = f_A - D_2 r`` with
+    ``f_A = w_A . u_A + b_2`` and ``D_2 = 1 + ||w||^2 + ||w_A||^2``, a continuous decreasing function of
+    ``r``, and the output edge's stationarity ``r = sigmoid(z_2) - y`` makes ``r`` the root of the
+    continuous increasing ``h(r) = r - sigmoid(z_2(r)) + y``. Safeguarded Newton steps (a bracket
+    from the signs of ``h``) find it to ``|h| <= tol (1 + |r|)``. Returns (z, a, kink mask, converged,
+    iterations, None): the discords are left to the caller, since the output edge is not quadratic.
+    """
+    W1, b1, w, b2 = sheaf.weights[0], sheaf.biases[0], sheaf.weights[1][0], sheaf.biases[1][0]
+    B = X.shape[0]
+    u = X @ W1.T + b1
+    y = Y[:, 0]
+    pos = u > 0
+    w2 = w * w
+    base, wu = 1.0 + w2.sum(), w * u
+    r = np.zeros(B)
+    lo, hi = np.full(B, -np.inf), np.full(B, np.inf)
+    iters = np.zeros(B, dtype=np.int64)
+    converged = np.zeros(B, dtype=bool)
+    rows = np.arange(B)
+    for _ in range(max_iter):
+        rr = r[rows]
+        act = pos[rows] & (rr[:, None] * w <= u[rows])
+        actf = act.astype(np.float64)
+        z2 = (actf * wu[rows]).sum(axis=1) + b2 - (base + actf @ w2) * rr
+        p = special.expit(z2)
+        h = rr - p + y[rows]
+        iters[rows] += 1
+        done = np.abs(h) <= tol * (1.0 + np.abs(rr))
+        converged[rows[done]] = True
+        lo[rows] = np.where(h < 0, np.maximum(lo[rows], rr), lo[rows])
+        hi[rows] = np.where(h > 0, np.minimum(hi[rows], rr), hi[rows])
+        step = rr - h / (1.0 + (base + actf @ w2) * p * (1.0 - p))
+        lo_r, hi_r = lo[rows], hi[rows]
+        inside = (step > lo_r) & (step < hi_r)
+        mid = np.where(np.isfinite(lo_r) & np.isfinite(hi_r), 0.5 * (lo_r + hi_r), step)
+        r[rows] = np.where(done, rr, np.where(inside, step, mid))
+        rows = rows[~done]
+        if rows.size == 0:
+            break
+    act = pos & (r[:, None] * w <= u)
+    rw = r[:, None] * w
+    z1 = np.where(act, u - rw, np.where(pos, 0.0, u))
+    a = np.where(act, u - 2.0 * rw, -rw)
+    z2 = (a @ w + b2 - r)[:, None]
+    return [z1, z2], [a], [pos & ~act], converged, iters, None
 
 
 # ---------------------------------------------------------------------------------- direct walk

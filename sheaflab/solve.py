@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._checks import choice, instance, moved, positive
-from .direct import KINK, one_hidden_scalar, scalar_case, walk
+from .direct import KINK, one_hidden_scalar, one_hidden_sigmoid, scalar_case, walk
 from .dynamics import Trajectory, diffuse
 from .sheaf import Cochain, Discords, NeuralSheaf
 
@@ -167,9 +167,10 @@ def equilibrium(sheaf: NeuralSheaf, X, Y=None, method: str = "direct", tol: floa
             converged, iters = np.ones(B, dtype=bool), np.ones(B, dtype=np.int64)
             kinks = [np.zeros(v.shape, dtype=bool) for v in c.a]
         elif start is None:
-            z, a, kinks, converged, iters, d = one_hidden_scalar(sheaf, X, Y, max_iter)
+            scalar = one_hidden_scalar if sheaf.head == "identity" else one_hidden_sigmoid
+            z, a, kinks, converged, iters, d = scalar(sheaf, X, Y, max_iter)
             c = Cochain(X, z, a, Y.copy())
-            discord = Discords(sheaf._edges, d)
+            discord = None if d is None else Discords(sheaf._edges, d)
         else:
             z, a, modes, converged, iters = walk(sheaf, X, Y, start, tol, max_iter, solver)
             c = Cochain(X, z, a, Y.copy())

@@ -172,3 +172,24 @@ def test_both_trainers_learn_a_classification_task(task):
         assert h.train_loss[-1] < 0.5 * h.train_loss[0]
         assert h.val_accuracy[-1] > 0.8 and h.train_accuracy.shape == (60,)
         assert np.all(np.isfinite(h.loss))
+
+
+@pytest.mark.parametrize("dims, bias, scale", [([2, 25, 1], 0.0, 1.0), ([3, 12, 1], 0.5, 1.5), ([2, 5, 1], 1.0, 2.0)])
+def test_scalar_sigmoid_solve_equals_the_walk(dims, bias, scale):
+    """[n_0, n_1, 1] with a sigmoid head: the scalar breakpoint solve reaches the walk's minimiser."""
+    from sheaflab.direct import one_hidden_sigmoid, scalar_case, walk
+    from sheaflab.sheaf import Cochain
+    rng = np.random.default_rng(7)
+    sheaf = sheaflab.NeuralSheaf.random(dims, seed=2, head="sigmoid", scale=scale)
+    for b in sheaf.biases:
+        b[:] = rng.normal(0.0, bias, b.shape)
+    X = rng.normal(size=(200, dims[0]))
+    Y = rng.integers(0, 2, (200, 1)).astype(float)
+    assert scalar_case(sheaf)
+    eq = sheaflab.equilibrium(sheaf, X, Y)
+    z, a, modes, conv, _ = walk(sheaf, X, Y, sheaf.forward_cochain(X, Y), 1e-12, 100)
+    assert conv.all() and eq.converged.all() and eq.kinks[0].any()
+    np.testing.assert_allclose(eq.energy, sheaf.energy(Cochain(X, z, a, Y.copy())), rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(eq.cochain.z[0][eq.kinks[0]], 0.0)
+    _, _, _, converged, iters, _ = one_hidden_sigmoid(sheaf, X, Y, max_iter=1)
+    assert not converged.all() and iters.max() == 1          # honest when capped
