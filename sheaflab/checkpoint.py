@@ -168,9 +168,10 @@ class _Reader:
     def __init__(self, path):
         self.path = Path(path)
         try:
-            with np.load(self.path, allow_pickle=False) as z:
-                if not isinstance(z, np.lib.npyio.NpzFile):
-                    raise self.error("is a single .npy array, not a sheaflab .npz checkpoint")
+            z = np.load(self.path, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise self.error("is a single .npy array, not a sheaflab .npz checkpoint")
+            with z:
                 self.members = {k: z[k] for k in z.files}   # reads (and CRC-checks) every member
         except FileNotFoundError:
             raise
@@ -178,8 +179,8 @@ class _Reader:
             raise
         except ValueError as exc:
             if "pickle" in str(exc):
-                raise self.error("is not a .npz archive (numpy would have to unpickle it, which is "
-                                 "refused: loading never runs code from a file)") from None
+                raise self.error("holds pickled data, not a sheaflab .npz checkpoint: unpickling is "
+                                 "refused, loading never runs code from a file") from None
             raise self.error(f"is truncated or corrupt ({exc})") from None
         except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
             raise self.error(f"is truncated or corrupt ({type(exc).__name__}: {exc})") from None

@@ -108,7 +108,11 @@ def _test_hook(parent_pid: int) -> None:
     where = os.environ.get(TEST_KILL_ENV)
     if not where or os.getpid() == parent_pid:
         return
-    for name in sorted(os.listdir(where)):
+    try:
+        names = sorted(os.listdir(where))
+    except OSError:   # the directory is gone: nothing armed
+        return
+    for name in names:
         try:
             os.remove(os.path.join(where, name))   # atomic: one process wins each file
         except FileNotFoundError:
@@ -201,6 +205,20 @@ def _join(cochains) -> Cochain:
                    np.concatenate([c.yhat for c in cochains]))
 
 
+def _own_copies(sheaf, X, Y, kwargs):
+    """Fresh, aligned copies of a chunk's arrays, for a worker process.
+
+    Arrays unpickled from a message can sit at any byte offset of its buffer (measured: Dask
+    workers received ``W_1`` not even 8-byte aligned), and numpy takes other, differently rounded
+    loops for unaligned data: the same chunk then gave other last bits on another call. Copies
+    make a chunk's result a function of its values alone, the same in every process.
+    """
+    init = kwargs.get("init")
+    if isinstance(init, Cochain):
+        kwargs = dict(kwargs, init=init.copy())
+    return sheaf.copy(), np.array(X, dtype=np.float64), np.array(Y, dtype=np.float64), kwargs
+
+
 def _chunk(sheaf, X, Y, kwargs, parent_pid) -> BatchStats:
     """:class:`BatchStats` of one contiguous chunk.
 
@@ -210,6 +228,7 @@ def _chunk(sheaf, X, Y, kwargs, parent_pid) -> BatchStats:
     """
     _test_hook(parent_pid)
     if os.getpid() != parent_pid:
+        sheaf, X, Y, kwargs = _own_copies(sheaf, X, Y, kwargs)
         tune_allocator()   # a worker process is tuned on its first chunk, as the parent was
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", _NONCONVERGED, RuntimeWarning)

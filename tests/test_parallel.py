@@ -170,6 +170,8 @@ def test_dask_backend_equals_serial(dask_client, case, request):
     with get_task_stream(dask_client) as stream, joblib.parallel_config(backend="dask"):
         par = fast_phase(sheaf, X, Y, n_jobs=-1, chunk_size=100)
     assert_same(par, fast_phase(sheaf, X, Y))
+    # the workers' copies of the chunk arrays are aligned: the same chunking gives the same bits
+    assert_same(par, fast_phase(sheaf, X, Y, n_jobs=1, chunk_size=100), tol=0.0)
     # the chunks ran as Dask tasks, one future each, named "sheaflab-chunk-<i>-<attempt>-<call id>"
     keys = [str(t["key"]) for t in stream.data]
     chunks = {int(m.group(1)) for k in keys if (m := re.search(r"sheaflab-chunk-(\d+)-0-", k))}
