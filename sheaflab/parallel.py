@@ -31,15 +31,16 @@ safe and gives the same bits. :func:`fast_phase` therefore re-submits a chunk wh
   ``KilledWorker`` or a closed connection, is re-submitted here;
 * on joblib's process backends a killed worker (``TerminatedWorkerError``) makes the chunks that
   had not come back run again in a fresh pool;
-* a stall is bounded: when no chunk finishes for :data:`TIMEOUT` seconds (60 by default) the
-  pending chunks are cancelled and re-submitted, as if their worker had been lost;
+* a stall is bounded: when no chunk finishes for :data:`TIMEOUT` seconds (30 by default) the
+  pending chunks are cancelled and re-submitted, as if their worker had been lost, so a cluster
+  that makes no progress at all raises after at most ``(RETRIES + 1) * TIMEOUT`` seconds (2 min);
 * each chunk is re-submitted at most :data:`RETRIES` times (3); past that :class:`WorkersLost`
   says why. Every retry is logged (logger ``sheaflab.parallel``, level WARNING).
 
 Errors of the data or of the mathematics (``FloatingPointError``, ``ValueError``, ``TypeError``,
 non-finite values, ...) are never retried: only the exception types in :func:`lost_worker_errors`
 are. Set ``sheaflab.parallel.TIMEOUT`` / ``RETRIES`` (or pass ``timeout=`` / ``retries=``) for a
-cluster whose chunks legitimately take longer than a minute.
+cluster whose chunks legitimately take longer than half a minute.
 
 When it pays: every joblib call costs about 11 ms here whatever the work (its result loop polls
 every 10 ms), while the serial fast phase of [2,30,1] takes about 9 ms for B = 10^4. So ``n_jobs=1``
@@ -70,7 +71,7 @@ _NONCONVERGED = r"equilibrium: \d+ of \d+ examples did not converge"
 log = logging.getLogger(__name__)
 
 #: seconds without any chunk finishing after which the pending chunks count as lost (a stall)
-TIMEOUT = 60.0
+TIMEOUT = 30.0
 #: how many times one chunk is re-submitted after its worker was lost, before :class:`WorkersLost`
 RETRIES = 3
 

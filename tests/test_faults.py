@@ -2,6 +2,7 @@
 result; a lost worker's chunks are re-submitted (bounded, logged) and give the fault-free bits; a
 stall is bounded by the timeout; errors of the data or the mathematics are never retried."""
 
+import importlib.util
 import logging
 import os
 import time
@@ -219,8 +220,9 @@ def test_a_killed_process_pool_worker_is_replaced(deep, tmp_path, monkeypatch, c
 
 
 # ------------------------------------------------------------------------------------ Dask
-distributed = pytest.importorskip(
-    "distributed", reason="the worker-loss tests need dask[distributed] (the 'dask' extra)")
+needs_distributed = pytest.mark.skipif(
+    importlib.util.find_spec("distributed") is None,
+    reason="the Dask worker-loss tests need dask[distributed] (pip install '.[dask]')")
 
 
 @pytest.fixture(scope="module")
@@ -229,13 +231,14 @@ def cluster(tmp_path_factory):
     allowed-failures 0: a worker death fails the task at once (KilledWorker), so fast_phase's own
     re-submission is what recovers, not Dask's rescheduling."""
     import dask
+    import distributed
 
     tokens = tmp_path_factory.mktemp("kill-tokens")
     with pytest.MonkeyPatch.context() as m:
         m.setenv(parallel.TEST_KILL_ENV, str(tokens))
         with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
             lc = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                          dashboard_address=None)
+                                          dashboard_address=":0")
             client = distributed.Client(lc)
         yield client, tokens
         client.close()
@@ -247,6 +250,7 @@ def _arm(tokens, k):
         (tokens / f"{time.monotonic_ns()}-{i}").touch()
 
 
+@needs_distributed
 def test_a_fit_survives_killed_dask_workers(cluster, deep, caplog):
     client, tokens = cluster
     sheaf, X, Y = deep
@@ -273,6 +277,22 @@ def test_a_fit_survives_killed_dask_workers(cluster, deep, caplog):
     assert_same_history(faulty.history, clean.history)
 
 
+@needs_distributed
+def test_worker_processes_give_the_bits_of_the_same_chunks_here(cluster, deep):
+    """Chunk arrays arrive in a worker at any byte offset of a message (measured: W_1 not even
+    8-byte aligned), and numpy rounds unaligned data differently; the workers' own copies make
+    every call give the bits of the same chunking in this process."""
+    sheaf, X, Y = deep
+    cluster[0].wait_for_workers(2, timeout=30)
+    here = fast_phase(sheaf, X, Y, n_jobs=1, chunk_size=10)
+    with joblib.parallel_config(backend="dask"):
+        runs = [fast_phase(sheaf, X, Y, n_jobs=2, chunk_size=10) for _ in range(8)]
+    for got in runs:
+        for p, q in zip(here.sum_W + here.sum_b + [here.discord_sum], got.sum_W + got.sum_b + [got.discord_sum]):
+            assert np.array_equal(p, q)
+
+
+@needs_distributed
 def test_past_the_retry_bound_the_error_says_the_trainer_is_intact(cluster, deep, monkeypatch):
     client, tokens = cluster
     sheaf, X, Y = deep
@@ -300,14 +320,16 @@ def test_past_the_retry_bound_the_error_says_the_trainer_is_intact(cluster, deep
 @pytest.fixture(scope="module")
 def threads_client():
     """In-process Dask workers (threads), so that a monkeypatched chunk runs in them."""
+    import distributed
     lc = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=None)
+                                  dashboard_address=":0")
     client = distributed.Client(lc)
     yield client
     client.close()
     lc.close()
 
 
+@needs_distributed
 def test_a_stall_is_bounded_by_the_timeout(threads_client, deep, monkeypatch, caplog):
     sheaf, X, Y = deep
     ref = fast_phase(sheaf, X, Y, n_jobs=1, chunk_size=20)
@@ -337,6 +359,7 @@ def test_a_stall_is_bounded_by_the_timeout(threads_client, deep, monkeypatch, ca
     time.sleep(1.0)                            # let the sleeping threads finish
 
 
+@needs_distributed
 def test_dask_errors_of_the_data_are_not_retried(threads_client, deep, monkeypatch, caplog):
     sheaf, X, Y = deep
     calls = []
