@@ -243,6 +243,21 @@ class NeuralSheaf:
         """``[W_1, ..., W_L, b_1, ..., b_L]``: the arrays themselves (an optimizer updates them in place)."""
         return self.weights + self.biases
 
+    def save(self, path):
+        """Write the weights, biases and head to ``path``, a ``.npz`` file in the format of
+        :mod:`sheaflab.checkpoint` (written atomically); returns the path."""
+        from .checkpoint import save_sheaf
+        return save_sheaf(self, path)
+
+    @classmethod
+    def load(cls, path, dims=None, head=None) -> "NeuralSheaf":
+        """The network saved by :meth:`save` (or the trained network of a trainer checkpoint),
+        read with ``allow_pickle=False``. ``dims`` / ``head``: what the caller expects; a file of
+        another network, a truncated or corrupt one, or one of another format version raises
+        :class:`sheaflab.checkpoint.CheckpointError` (a ValueError) saying what is wrong."""
+        from .checkpoint import load_sheaf
+        return load_sheaf(path, dims, head)
+
     def copy(self) -> "NeuralSheaf":
         """An independent copy, its arrays checked again (a user may have replaced some)."""
         return NeuralSheaf([W.copy() for W in self.weights], [b.copy() for b in self.biases],

@@ -7,6 +7,20 @@ gradient sums and diagnostics) come from:
 
 * :class:`SheafTrainer`: fast phase (each example's two-sided equilibrium), then the local rule;
 * :class:`SGDTrainer`: one forward and one backward pass through the network (plain numpy backprop).
+
+Faults. The unit of progress is the epoch. ``fit`` snapshots, at the start of every epoch, all the
+state an epoch changes (weights, optimizer state, RNG state, History, wall clock, warm-start
+cochains) and restores it when anything escapes the epoch: a ``KeyboardInterrupt`` (the stop
+button), :class:`TrainingDiverged`, :class:`~sheaflab.parallel.WorkersLost` or any other error. The
+trainer is then exactly at the end of its last completed epoch (no half-applied update, every piece
+of state in step with the History), and ``fit(X, Y, until=total)`` (or ``epochs=total -
+trainer.history.epochs``) continues to the same result as an uninterrupted run. The snapshot costs
+one copy of that state per epoch (weights and optimizer moments, and the warm-start cochains,
+``2 (n_1 + ... + n_{L-1}) + n_L`` floats per training example, copied into a buffer kept for it).
+
+``trainer.save(path)`` / ``SheafTrainer.load(path)`` / ``SGDTrainer.load(path)`` write and read the
+same state to a ``.npz`` file for a bit-identical resume in another process
+(:mod:`sheaflab.checkpoint` documents the format).
 """
 
 from __future__ import annotations
@@ -106,6 +120,14 @@ class History:
         self.edges = list(edges)
         self._columns = {name: [] for name in self.FIELDS}
 
+    def _lengths(self) -> dict:
+        return {name: len(col) for name, col in self._columns.items()}
+
+    def _truncate(self, lengths: dict) -> None:
+        """Drop whatever was appended after :meth:`_lengths` returned ``lengths``."""
+        for name, col in self._columns.items():
+            del col[lengths[name]:]
+
     def append(self, **row) -> None:
         """Add one epoch: a value for every field (``None`` for the ``val_*`` fields when there is no
         validation set), so the columns never get out of step."""
@@ -169,9 +191,17 @@ class _Trainer:
         """Add the gradient of the L2 term; the sheaf trainer reads it off reluctance edges."""
         return grads
 
-    def fit(self, X, Y, epochs: int = 500, X_val=None, Y_val=None, progress=None) -> History:
-        """Train for ``epochs`` passes over ``(X, Y)`` (shapes (n, n_0), (n, n_L)); continues from the
-        current weights, optimizer state and batch order when called again. Returns the History."""
+    def fit(self, X, Y, epochs: int | None = None, X_val=None, Y_val=None, progress=None,
+            until: int | None = None) -> History:
+        """Train for ``epochs`` passes over ``(X, Y)`` (shapes (n, n_0), (n, n_L); 500 when neither
+        ``epochs`` nor ``until`` is given), or, with ``until``, until the History holds ``until``
+        epochs (none when it already does). Continues from the current weights, optimizer state
+        and batch order when called again. Returns the History.
+
+        An interrupt or an error during an epoch rolls the trainer back to the end of its last
+        completed epoch (see the module docstring), so ``fit(X, Y, until=total)`` after a stop
+        ends where one uninterrupted ``fit`` to ``total`` epochs would have ended.
+        """
         X = self.sheaf.check_input(X, "X")
         Y = self.sheaf.check_target(Y, X.shape[0], "Y")
         if (X_val is None) != (Y_val is None):
@@ -179,7 +209,13 @@ class _Trainer:
         if X_val is not None:
             X_val = self.sheaf.check_input(X_val, "X_val")
             Y_val = self.sheaf.check_target(Y_val, X_val.shape[0], "Y_val")
-        epochs = positive(epochs, "epochs", integer=True)
+        if until is not None:
+            if epochs is not None:
+                raise ValueError("give epochs (how many more) or until (how many in all), not both")
+            epochs = positive(until, "until", integer=True, allow_zero=True) - self.history.epochs
+            if epochs <= 0:
+                return self.history
+        epochs = positive(500 if epochs is None else epochs, "epochs", integer=True)
         tune_allocator()
         n = X.shape[0]
         B = n if self.batch_size is None else min(self.batch_size, n)
@@ -189,38 +225,94 @@ class _Trainer:
         show = self.progress if progress is None else progress
         bar = tqdm(range(epochs), desc=self.label, disable=None if show is None else not show,
                    mininterval=0.5, leave=False)
-        for epoch in bar:
-            t0 = time.perf_counter()
-            order = self._rng.permutation(n) if B < n else None
-            total = None
-            try:
-                with np.errstate(over="ignore", invalid="ignore"):
-                    for start in range(0, n, B):
-                        idx = slice(start, start + B) if order is None else order[start:start + B]
-                        stats = self._batch(X[idx], Y[idx], idx)
-                        self.optimizer.step(self.params, self._regularise(stats.grad_W + stats.grad_b))
-                        total = stats if total is None else total + stats
-                    mse, loss, acc = self.sheaf._metrics(X, Y)
-                    val = (None,) * 3 if X_val is None else self.sheaf._metrics(X_val, Y_val)
-            except FloatingPointError as exc:
-                self._diverged(epoch, f"the fast phase failed ({exc})")
-            self._clock += time.perf_counter() - t0
-            if not np.isfinite(mse) or mse > EXPLOSION * max(self._mse0, 1e-12):
-                self._diverged(epoch, f"training MSE reached {mse:.3g}")
-            self.history.append(train_mse=mse, val_mse=val[0], train_loss=loss, val_loss=val[1],
-                                train_accuracy=acc, val_accuracy=val[2], loss=total.residual,
-                                residual=self._residual(total), edge_discord=total.edge_discord,
-                                fast_iterations=total.iterations, fast_unconverged=total.n_unconverged,
-                                wall_time=self._clock, lambda_min=self._gap(X, Y))
-            if epoch % 50 == 0:
-                bar.set_postfix(mse=f"{mse:.4g}", refresh=False)
-        bar.close()
+        try:
+            for epoch in bar:
+                snapshot = self._snapshot()
+                try:
+                    mse = self._epoch(X, Y, X_val, Y_val, n, B, epoch)
+                except BaseException as exc:
+                    self._restore(snapshot)
+                    exc.add_note(f"sheaflab: the {self.label} trainer was rolled back to the end of "
+                                 f"its last completed epoch ({self.history.epochs}); "
+                                 f"fit(X, Y, until=...) resumes from there")
+                    raise
+                if epoch % 50 == 0:
+                    bar.set_postfix(mse=f"{mse:.4g}", refresh=False)
+        finally:
+            bar.close()
         unconverged = int(self.history.fast_unconverged[-epochs:].sum())
         if unconverged:
             warnings.warn(f"{self.label}: {unconverged} fast-phase solves did not converge during this "
                           "fit (see history.fast_unconverged); raise max_iter or tol", RuntimeWarning,
                           stacklevel=2)
         return self.history
+
+    def _epoch(self, X, Y, X_val, Y_val, n, B, epoch) -> float:
+        """One pass over the training set and its History row; returns the training MSE."""
+        t0 = time.perf_counter()
+        order = self._rng.permutation(n) if B < n else None
+        total = None
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                for start in range(0, n, B):
+                    idx = slice(start, start + B) if order is None else order[start:start + B]
+                    stats = self._batch(X[idx], Y[idx], idx)
+                    self.optimizer.step(self.params, self._regularise(stats.grad_W + stats.grad_b))
+                    total = stats if total is None else total + stats
+                mse, loss, acc = self.sheaf._metrics(X, Y)
+                val = (None,) * 3 if X_val is None else self.sheaf._metrics(X_val, Y_val)
+        except FloatingPointError as exc:
+            self._diverged(epoch, f"the fast phase failed ({exc})")
+        self._clock += time.perf_counter() - t0
+        if not np.isfinite(mse) or mse > EXPLOSION * max(self._mse0, 1e-12):
+            self._diverged(epoch, f"training MSE reached {mse:.3g}")
+        gap = self._gap(X, Y)
+        self.history.append(train_mse=mse, val_mse=val[0], train_loss=loss, val_loss=val[1],
+                            train_accuracy=acc, val_accuracy=val[2], loss=total.residual,
+                            residual=self._residual(total), edge_discord=total.edge_discord,
+                            fast_iterations=total.iterations, fast_unconverged=total.n_unconverged,
+                            wall_time=self._clock, lambda_min=gap)
+        return mse
+
+    # ------------------------------------------------------------------ state: rollback, files
+    def _snapshot(self) -> dict:
+        """Everything an epoch changes, copied (see :meth:`_restore`)."""
+        return {"params": [p.copy() for p in self.params], "optimizer": self.optimizer.get_state(),
+                "rng": self._rng.bit_generator.state, "clock": self._clock,
+                "history": self.history._lengths()}
+
+    def _restore(self, snapshot: dict) -> None:
+        """Put the trainer back in the state :meth:`_snapshot` copied (the arrays in place)."""
+        for p, saved in zip(self.params, snapshot["params"]):
+            p[...] = saved
+        self.optimizer.set_state(*snapshot["optimizer"])
+        self._rng.bit_generator.state = snapshot["rng"]
+        self._clock = snapshot["clock"]
+        self.history._truncate(snapshot["history"])
+
+    def _hyperparameters(self) -> dict:
+        """The constructor's arguments, JSON-able (what :meth:`save` stores to rebuild it)."""
+        return {"lr": self.lr, "optimizer": self.optimizer.name, "batch_size": self.batch_size,
+                "l2": self.l2, "seed": None if self.seed is None else int(self.seed),
+                "progress": self.progress}
+
+    def save(self, path) -> "Path":
+        """Write the whole training state to ``path`` (a ``.npz`` file, written atomically): the
+        weights and head, optimizer state, RNG state, History and (sheaf trainer) warm-start
+        cochains and the hyperparameters. ``type(self).load(path)`` continues bit for bit. The
+        format is documented in :mod:`sheaflab.checkpoint`. Returns the path."""
+        from .checkpoint import save_trainer
+        return save_trainer(self, path)
+
+    @classmethod
+    def load(cls, path, dims=None, head=None):
+        """The trainer saved to ``path`` by :meth:`save`, in exactly the state it was saved in
+        (read with ``allow_pickle=False``). ``dims`` / ``head``: the network the caller expects;
+        a file of another network, of the other trainer, another format version, or one that is
+        truncated or corrupt raises :class:`sheaflab.checkpoint.CheckpointError` (a ValueError)
+        saying what is wrong. ``n_jobs`` and ``progress`` are plain attributes to change after."""
+        from .checkpoint import load_trainer
+        return load_trainer(cls, path, dims, head)
 
     def _residual(self, total: BatchStats) -> float:
         return total.residual
@@ -234,8 +326,8 @@ class _Trainer:
     def _diverged(self, epoch, what):
         raise TrainingDiverged(
             f"{self.label} diverged at epoch {self.history.epochs + 1}: {what}. The learning rate "
-            f"lr={self.lr:g} is too large for this problem; lower lr (the history up to the last good "
-            "epoch is kept in .history)", self.history)
+            f"lr={self.lr:g} is too large for this problem; lower lr (the trainer keeps the weights "
+            "and the history of the last good epoch)", self.history)
 
 
 class SheafTrainer(_Trainer):
@@ -317,6 +409,24 @@ class SheafTrainer(_Trainer):
         warm.store(idx, eq.cochain)
         return float(eq.lambda_min().mean())
 
+    def _snapshot(self) -> dict:
+        snap = super()._snapshot()
+        snap["warm"] = self._warm
+        if self._warm is not None:
+            self._warm.checkpoint()
+        return snap
+
+    def _restore(self, snapshot: dict) -> None:
+        super()._restore(snapshot)
+        self._warm = snapshot["warm"]
+        if self._warm is not None:
+            self._warm.rollback()
+
+    def _hyperparameters(self) -> dict:
+        return {**super()._hyperparameters(), "method": self.method, "tol": self.tol,
+                "max_iter": self.max_iter, "n_jobs": self.n_jobs, "track_gap": self.track_gap,
+                "warm_start": self.warm_start}
+
     def _uses_warm_starts(self) -> bool:
         # the [n_0, n_1, 1] breakpoint solve from the forward pass is already about one region
         # solve; the heat flow from the previous equilibrium measured no fewer Euler steps (about
@@ -358,6 +468,22 @@ class _WarmStarts:
         self.z = [np.zeros((n, d)) for d in sheaf.dims[1:]]
         self.a = [np.zeros((n, d)) for d in sheaf.dims[1:-1]]
         self.seen = np.zeros(n, dtype=bool)
+        self._saved = None
+
+    def _arrays(self) -> list:
+        return [*self.z, *self.a, self.seen]
+
+    def checkpoint(self) -> None:
+        """Copy the stored cochains aside (into a buffer allocated once) for :meth:`rollback`."""
+        if self._saved is None:
+            self._saved = [np.empty_like(a) for a in self._arrays()]
+        for saved, a in zip(self._saved, self._arrays()):
+            np.copyto(saved, a)
+
+    def rollback(self) -> None:
+        """Back to the cochains of the last :meth:`checkpoint`."""
+        for saved, a in zip(self._saved, self._arrays()):
+            np.copyto(a, saved)
 
     @staticmethod
     def fingerprint(X, Y):
