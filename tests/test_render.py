@@ -64,6 +64,7 @@ STAGE = BUILD / "render-src"
 #: must be listed: test_every_figure_page_is_checked fails otherwise.
 PAGES = [
     "book/index.html",
+    "book/background.html",
     "book/chapter.html",
     "labs/lab12_sheaf_trainer.html",
     "labs/lab12_solutions.html",
@@ -773,6 +774,20 @@ def test_plotly_json_becomes_offline_html():
     assert order.index(offline_assets.PLOTLY_MIME) < order.index("text/html")
     assert order.index(offline_assets.PLOTLY_MIME) < order.index(
         "application/vnd.jupyter.widget-view+json")
+
+
+def test_page_titles_are_unique(built_book):
+    """The sidebar tells every page apart: each page of the table of contents has its own title."""
+    titles = {}
+    for page in PAGES:
+        text = (built_book / page).read_text(errors="replace")
+        match = re.search(r"<title>(.*?)</title>", text, flags=re.DOTALL)
+        assert match, f"{page} has no <title>"
+        titles[page] = re.sub(r"\s+", " ", html.unescape(match.group(1))).strip()
+    same = {t: [p for p in titles if titles[p] == t] for t in titles.values()}
+    clashes = {t: ps for t, ps in same.items() if len(ps) > 1}
+    assert not clashes, f"pages share a title: {clashes}"
+    print("page titles:", titles)
 
 
 def test_every_figure_page_is_checked(built_book):
