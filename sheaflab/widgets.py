@@ -31,7 +31,7 @@ from .experiments import (AlgorithmRun, JointRun, StepCosts, algorithm_run, join
                           step_costs)
 from .sheaf import NeuralSheaf
 from .spectral import timescales
-from .style import COLORS, EXAMPLE_COLORS, FONT, apply_style, require_plotting
+from .style import COLORS, EXAMPLE_COLORS, FONT, apply_style, require_plotting, wrap_title
 from .train import History
 
 require_plotting("sheaflab.widgets")
@@ -41,8 +41,8 @@ from plotly.subplots import make_subplots  # noqa: E402
 __all__ = ["timescale_diagram", "ops_per_step_chart", "discord_dashboard"]
 
 
-def _style(fig: go.Figure, title: str, height: int) -> go.Figure:
-    return apply_style(fig, title, height)
+def _style(fig: go.Figure, title: str, height: int, **kwargs) -> go.Figure:
+    return apply_style(fig, title, height, **kwargs)
 
 
 def _ipywidgets():
@@ -197,16 +197,18 @@ def _timescale_layout(run: JointRun, x_top: tuple, x_bottom: tuple) -> dict:
         marks.append((run.tau_slow / run.eps, COLORS["slow"],
                       f"slow: t<sub>θ</sub> = ‖θ‖/‖∇R‖ ≈ {run.tau_slow:.2g}"))
     for x, color, text in marks:   # one line through both panels, placed in fast time
+        # the label reads away from the nearer edge, so that it is never cut off there
+        right_half = math.log10(x) > (lo + hi) / 2 if x > 0 else False
         shapes.append(dict(type="line", xref=x_top[1], yref="paper", x0=x, x1=x, y0=0, y1=1,
                            line=dict(color=color, width=1.5, dash="dashdot"),
                            label=dict(text=text, textposition="end", textangle=0,
-                                      font=dict(size=11, color=color), xanchor="left")))
+                                      font=dict(size=11, color=color),
+                                      xanchor="right" if right_half else "left")))
     steps_fast = run.tau_fast / run.eta_c
     steps_slow = run.tau_slow / run.eta_theta
     title = (f"Timescale separation, ε = η<sub>θ</sub>/η<sub>c</sub> = {run.eps:g}<br>"
              f"<sup>the cochain relaxes in ~{steps_fast:.0f} steps, the weights move over "
-             f"~{steps_slow:.0f} steps</sup> "
-             f"<sup>(ratio {steps_slow / steps_fast:.3g})</sup>")
+             f"~{steps_slow:.0f} steps (ratio {steps_slow / steps_fast:.3g})</sup>")
     return {f"{x_top[0]}.range": [lo, hi], f"{x_bottom[0]}.range": [lo + shift, hi + shift],
             "shapes": shapes, "title.text": title}
 
@@ -230,15 +232,14 @@ def _timescale_figure(runs: list, alg: AlgorithmRun, active: int) -> tuple:
                      title_text="fast time t<sub>c</sub> = step × η<sub>c</sub>  (log scale)")
     fig.update_xaxes(type="log", row=2, col=1,
                      title_text="slow time t<sub>θ</sub> = step × η<sub>θ</sub> = ε t<sub>c</sub>  "
-                                "(log scale; aligned with the axis above: same step, same position)")
+                                "(log scale)<br>aligned with the axis above: same step, same position")
     fig.update_yaxes(title_text="<b>fast</b>: energy E(c) = ½Σ‖d<sub>e</sub>‖²", rangemode="tozero",
                      row=1, col=1)
     fig.update_yaxes(title_text="<b>slow</b>: train MSE", row=2, col=1, secondary_y=False)
     fig.update_yaxes(title_text="‖θ − θ<sub>0</sub>‖", row=2, col=1, secondary_y=True, showgrid=False,
                      rangemode="tozero", tickmode="auto", nticks=5, color=COLORS["weights"])
-    _style(fig, "", 720)
-    fig.update_layout(layouts[active], legend=dict(orientation="h", x=0, y=-0.2, yanchor="top"),
-                      margin=dict(b=150))
+    _style(fig, "", 720, lines=2, margin=dict(l=70, r=30, t=0, b=170))
+    fig.update_layout(layouts[active], legend=dict(orientation="h", x=0, y=-0.2, yanchor="top"))
     return fig, layouts, per_run
 
 
@@ -250,10 +251,10 @@ def _timescale_static(runs: list, alg: AlgorithmRun, active: int) -> go.Figure:
     for g, run in enumerate(runs):
         vis = [g * per_run <= i < (g + 1) * per_run for i in range(n_tr - 1)] + [True]
         steps.append(dict(method="update", label=f"{run.eps:g}", args=[{"visible": vis}, layouts[g]]))
-    fig.update_layout(sliders=[dict(active=active, steps=steps, x=0.0, len=1.0, y=-0.42,
+    fig.update_layout(sliders=[dict(active=active, steps=steps, x=0.0, len=1.0, y=-0.32,
                                     yanchor="top", pad=dict(t=10),
                                     currentvalue=dict(prefix="ε = η<sub>θ</sub>/η<sub>c</sub> = "))],
-                      margin=dict(b=200), height=800)
+                      margin=dict(b=250), height=860)
     return fig
 
 
@@ -404,8 +405,8 @@ def _ops_layout(costs: StepCosts) -> dict:
     tot = {k: costs.total(k) * 1e6 for k in StepCosts.TRAINERS}
     ratio = f" ({tot['sheaf'] / tot['sgd']:.2g}× SGD)" if tot["sgd"] > 0 else ""
     context = "" if costs.dims is None else f", {costs.dims}, B = {costs.batch_size}, {costs.optimizer}"
-    return {"title.text": (f"One training step, phase by phase{context}: SGD {tot['sgd']:.3g} µs, "
-                           f"sheaf trainer {tot['sheaf']:.3g} µs{ratio}")}
+    return {"title.text": wrap_title(f"One training step, phase by phase{context}: SGD {tot['sgd']:.3g} µs, "
+                                     f"sheaf trainer {tot['sheaf']:.3g} µs{ratio}")}
 
 
 def _measure_costs(width: int, optimizer: str) -> StepCosts:
@@ -423,10 +424,8 @@ def _ops_figure(costs: StepCosts) -> go.Figure:
     fig.update_yaxes(title_text="count per example per step", rangemode="tozero", row=1, col=1)
     fig.update_yaxes(title_text="µs per step", rangemode="tozero", row=1, col=2)
     fig.update_xaxes(title_text="phase (SGD / sheaf trainer)")
-    _style(fig, "", 460)
-    fig.update_layout(_ops_layout(costs), barmode="group", bargap=0.25, uniformtext_minsize=9,
-                      legend=dict(orientation="h", x=0, y=1.13, yanchor="bottom"),
-                      margin=dict(t=120))
+    _style(fig, "", 460, lines=2, legend=dict(orientation="h", x=0, xanchor="left", y=1.0))
+    fig.update_layout(_ops_layout(costs), barmode="group", bargap=0.25, uniformtext_minsize=9)
     return fig
 
 

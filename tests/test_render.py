@@ -878,11 +878,13 @@ FIGURE_LAYOUT = r"""
     d.querySelectorAll('g.slider-container').forEach(g => add('slider', g, 'slider'));
     d.querySelectorAll('g.annotation').forEach(g => add('annotation', g, g.textContent));
     d.querySelectorAll('.modebar-container .modebar').forEach(m => add('modebar', m, 'mode bar'));
+    d.querySelectorAll('g.infolayer > g[class^="g-"][class$="title"] text').forEach(t => {
+      if (!t.closest('.g-gtitle')) add('axis title', t, t.textContent); });
     const overlaps = [];
     for (let i = 0; i < parts.length; i++)
       for (let j = i + 1; j < parts.length; j++) {
         const p = parts[i], q = parts[j];
-        if (p.kind === 'annotation' && q.kind === 'annotation') continue;
+        if (p.kind === q.kind && (p.kind === 'annotation' || p.kind === 'axis title')) continue;
         if (meet(p.b, q.b)) overlaps.push(`${p.kind} "${p.label.slice(0, 40)}" / ${q.kind} "${q.label.slice(0, 40)}"`);
       }
     const cut = [];
@@ -937,8 +939,9 @@ LAYOUT_COUNTS: dict[str, dict] = {}
 @pytest.mark.parametrize("width", list(WIDTHS))
 @pytest.mark.parametrize("page", PAGES)
 def test_figure_layout(laid_out, page, width):
-    """On every figure the title, legend, sliders, subplot titles and the mode bar keep clear of one
-    another, and no text is cut at the figure's edge."""
+    """On every figure the title, legend, sliders, annotations (subplot titles among them), axis
+    titles and the mode bar (shown on hover) keep clear of one another, and no text is cut at the
+    figure's edge."""
     got = laid_out(page, width)
     figs = got["figure_layout"]
     assert len(figs) == got["figures"], "a figure was not measured"
