@@ -282,8 +282,8 @@ def decision_figure(nets: dict, X, Y, resolution: int = 120, title: str = "Decis
                           row=1, col=col)
     fig.update_xaxes(title_text="x₁")
     fig.update_yaxes(title_text="x₂", row=1, col=1)
-    _style(fig, title, height=430,
-           legend=LEGEND_BELOW, margin=dict(b=100))
+    _style(fig, title, height=450,
+           legend={**LEGEND_BELOW, "y": -0.3}, margin=dict(b=120))
     return fig
 
 

@@ -35,7 +35,7 @@ MARGIN = dict(l=70, r=30, t=90, b=60)
 # pointer is over the figure), the title (wrapped to fit a 600 px figure, the narrowest the book
 # draws), then a legend set with LEGEND_TOP, then the plot area.
 #: Height of the mode bar's band (px).
-MODEBAR_BAND = 30
+MODEBAR_BAND = 34
 #: Height of one line of the title (px), and of one row of a legend.
 TITLE_LINE = 24
 LEGEND_ROW = 22
@@ -67,16 +67,35 @@ def title_lines(text: str) -> int:
     return text.count("<br>") + 1 if text else 0
 
 
-def top_margin(lines: int, legend_rows: int = 0) -> int:
-    """The top margin (px) that holds the mode bar's band, ``lines`` title lines and
-    ``legend_rows`` rows of a legend above the plot area."""
-    return MODEBAR_BAND + lines * TITLE_LINE + legend_rows * LEGEND_ROW + 12
-
-
 def trainer_color(label: str) -> str | None:
     """The palette colour of a curve label that names a trainer ("sheaf ..." or "SGD ..."), else None."""
     low = label.lower()
     return COLORS["sheaf"] if "sheaf" in low else COLORS["sgd"] if "sgd" in low else None
+
+
+def _head(lines: int) -> int:
+    """Pixels from the figure's top edge to the bottom of a title of ``lines`` lines."""
+    # plotly anchors a title of two or more lines about half a line higher than one of one line
+    return MODEBAR_BAND + (16 if lines > 1 else 0) + lines * TITLE_LINE
+
+
+def _place_head(fig, lines: int, top_legend: bool) -> None:
+    """Put the title (and a top legend) at fixed pixel offsets from the top edge, for the figure's
+    current height: the title under the mode bar's band, the legend under the title."""
+    height = fig.layout.height
+    fig.update_layout(title=dict(y=1 - (MODEBAR_BAND + (16 if lines > 1 else 0)) / height))
+    if top_legend:
+        fig.update_layout(legend=dict(y=1 - (_head(lines) + 2) / height))
+    fig._sheaflab_head = (lines, top_legend)
+
+
+def set_height(fig, height: int):
+    """Change the height of a figure styled by :func:`apply_style`, keeping its title and top legend
+    where they belong."""
+    fig.update_layout(height=height)
+    if hasattr(fig, "_sheaflab_head"):
+        _place_head(fig, *fig._sheaflab_head)
+    return fig
 
 
 def apply_style(fig, title: str, height: int, margin: dict | None = None, legend: dict | None = None,
@@ -84,28 +103,28 @@ def apply_style(fig, title: str, height: int, margin: dict | None = None, legend
     """Give a plotly figure the common look: template, font, height, margins, hover labels, and the
     title under the mode bar's band, wrapped to fit (see :data:`MODEBAR_BAND`).
 
-    The top margin grows to hold the title (``lines`` of it, when the title text is set later) and a
-    top legend (:data:`LEGEND_TOP`, one row); ``margin`` sets the other sides.
+    The top margin grows to hold the title (``lines`` of it, when the title text is set later), a
+    top legend (:data:`LEGEND_TOP`, one row, placed under the title) and subplot titles; ``margin``
+    sets the other sides. Change the height afterwards with :func:`set_height`.
     """
     text = wrap_title(title)
     lines = title_lines(text) if lines is None else lines
-    head = MODEBAR_BAND + lines * TITLE_LINE
     top_legend = legend is not None and legend.get("y", 0) >= 1
-    if top_legend:   # right under the title, whatever the plot area's height
-        legend = {**legend, "yref": "container", "yanchor": "top", "y": 1 - (head + 2) / height}
+    if top_legend:
+        legend = {**legend, "yref": "container", "yanchor": "top"}
     # subplot titles sit just above their panels, in the top margin
     sub = [a.text for a in fig.layout.annotations
            if a.text and a.y is not None and a.y >= 0.999 and a.yanchor == "bottom"]
     sub_lines = max((t.count("<br>") + 1 for t in sub), default=0)
     margin = dict(MARGIN if margin is None else margin)
     margin["t"] = max(margin.get("t", 0),
-                      head + (LEGEND_ROW if top_legend else 0) + 20 * sub_lines + 12)
+                      _head(lines) + (LEGEND_ROW if top_legend else 0) + 20 * sub_lines + 12)
     fig.update_layout(template=TEMPLATE, font=FONT, height=height,
-                      title=dict(text=text, x=0.01, xanchor="left", y=1.0, yref="container",
-                                 yanchor="top", pad=dict(t=MODEBAR_BAND)),
+                      title=dict(text=text, x=0.01, xanchor="left", yref="container", yanchor="top"),
                       margin=margin, hoverlabel=dict(namelength=-1))
     if legend is not None:
         fig.update_layout(legend=legend)
+    _place_head(fig, lines, top_legend)
     return fig
 
 

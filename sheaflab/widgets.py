@@ -31,7 +31,7 @@ from .experiments import (AlgorithmRun, JointRun, StepCosts, algorithm_run, join
                           step_costs)
 from .sheaf import NeuralSheaf
 from .spectral import timescales
-from .style import COLORS, EXAMPLE_COLORS, FONT, apply_style, require_plotting, wrap_title
+from .style import COLORS, EXAMPLE_COLORS, FONT, apply_style, require_plotting, set_height, wrap_title
 from .train import History
 
 require_plotting("sheaflab.widgets")
@@ -251,11 +251,11 @@ def _timescale_static(runs: list, alg: AlgorithmRun, active: int) -> go.Figure:
     for g, run in enumerate(runs):
         vis = [g * per_run <= i < (g + 1) * per_run for i in range(n_tr - 1)] + [True]
         steps.append(dict(method="update", label=f"{run.eps:g}", args=[{"visible": vis}, layouts[g]]))
-    fig.update_layout(sliders=[dict(active=active, steps=steps, x=0.0, len=1.0, y=-0.32,
+    fig.update_layout(sliders=[dict(active=active, steps=steps, x=0.0, len=1.0, y=-0.5,
                                     yanchor="top", pad=dict(t=10),
                                     currentvalue=dict(prefix="ε = η<sub>θ</sub>/η<sub>c</sub> = "))],
-                      margin=dict(b=250), height=860)
-    return fig
+                      margin=dict(b=340))
+    return set_height(fig, 920)
 
 
 def timescale_diagram(sheaf=None, X=None, Y=None, eps_values=(0.3, 0.1, 0.03, 0.01),
@@ -614,8 +614,8 @@ def discord_dashboard(history, live: bool = False, log_color=None, max_steps: in
         fig.update_layout(sliders=[dict(active=len(steps) - 1, steps=steps, x=0.0, len=1.0, y=-0.1,
                                         yanchor="top", font=dict(size=9),
                                         currentvalue=dict(prefix="epoch ", font=FONT))],
-                          margin=dict(b=130), height=780)
-        return fig
+                          margin=dict(b=130))
+        return set_height(fig, 780)
 
     widgets = _ipywidgets()
     fw = _figure_widget(fig)

@@ -801,6 +801,33 @@ def test_page_titles_are_unique(built_book):
     print("page titles:", titles)
 
 
+def test_page_widget_state_leaves_out_kernel_only_models():
+    """Without a browser: the widget state a page embeds keeps what the embed manager draws and
+    drops a live figure's FigureWidget with its container and that container's controls."""
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    try:
+        import offline_assets
+    finally:
+        sys.path.remove(str(ROOT / "book" / "_ext"))
+
+    def model(module, **state):
+        return {"model_module": module, "model_name": "M", "state": state}
+
+    state = {
+        "fig": model("anywidget"),
+        "live": model("@jupyter-widgets/controls", children=["IPY_MODEL_slider", "IPY_MODEL_fig"],
+                      layout="IPY_MODEL_live_layout"),
+        "slider": model("@jupyter-widgets/controls", layout="IPY_MODEL_slider_layout"),
+        "live_layout": model("@jupyter-widgets/base"),
+        "slider_layout": model("@jupyter-widgets/base"),
+        "alone": model("@jupyter-widgets/controls", layout="IPY_MODEL_alone_layout"),
+        "alone_layout": model("@jupyter-widgets/base"),
+    }
+    assert sorted(offline_assets.page_widget_state(state)) == ["alone", "alone_layout"]
+    assert offline_assets.page_widget_state({k: state[k] for k in ("alone", "alone_layout")}) == {
+        k: state[k] for k in ("alone", "alone_layout")}
+
+
 def test_every_figure_page_is_checked(built_book):
     """Every built page with a plotly figure or a widget view is in PAGES."""
     missing = []
