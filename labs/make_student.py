@@ -12,7 +12,9 @@ The solutions notebook ``labs/lab12_solutions.ipynb`` is the only one to edit. I
 * markdown between ``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->`` is dropped;
 * the line ``STRICT = True ...`` becomes ``STRICT = False ...``: in the student version the
   ``sheaflab.labcheck`` checks print a verdict and never stop the notebook;
-* every output and execution count is cleared.
+* every output and execution count is cleared;
+* a page title ending in ``(worked solutions)`` ends in ``(student version)`` instead, so that the
+  book's sidebar tells the two pages apart.
 
 Solution blocks must sit inside function bodies: the student notebook still runs top to bottom, because
 nothing calls those functions except the checks, which catch ``NotImplementedError``.
@@ -38,6 +40,8 @@ TODO = re.compile(r"^\s*# TODO:\s*(.*?)\s*$")
 STRICT_LINE = re.compile(r"^STRICT = True\b.*$", re.MULTILINE)
 STRICT_STUDENT = "STRICT = False  # the checks print a verdict and never stop the notebook"
 DEFAULT_HINT = "complete this block"
+TITLE = re.compile(r"^(# .*)\(worked solutions\)[ \t]*$", re.MULTILINE)
+TITLE_STUDENT = r"\1(student version)"
 
 
 class MarkerError(ValueError):
@@ -94,7 +98,7 @@ def make_student(solutions: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cell.outputs = []
             cell.execution_count = None
         elif cell.cell_type == "markdown":
-            cell.source = _strip_markdown(cell.source, where)
+            cell.source = TITLE.sub(TITLE_STUDENT, _strip_markdown(cell.source, where))
             if not cell.source.strip():
                 continue  # a cell that held only solutions text
         cells.append(cell)

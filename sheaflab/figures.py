@@ -15,8 +15,9 @@ import plotly.graph_objects as go  # noqa: E402
 from plotly.subplots import make_subplots  # noqa: E402
 
 
-def _style(fig, title, height=420):
-    return apply_style(fig, title, height, margin=dict(l=60, r=20, t=60, b=50), legend=LEGEND_TOP)
+def _style(fig, title, height=420, legend=LEGEND_TOP, margin=None):
+    return apply_style(fig, title, height, margin={**dict(l=60, r=20, t=0, b=50), **(margin or {})},
+                       legend=legend)
 
 
 def loss_curves(histories: dict, metric: str = "train_mse", against: str = "epoch",
@@ -40,7 +41,8 @@ def loss_curves(histories: dict, metric: str = "train_mse", against: str = "epoc
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=label, line=dict(color=color, dash=dash)))
     fig.update_xaxes(title="epoch" if against == "epoch" else "wall-clock time [s]")
     fig.update_yaxes(title=metric.replace("_", " "), type="log" if log_y else "linear")
-    return _style(fig, title)
+    return _style(fig, title, legend=LEGEND_TOP if len(histories) <= 2 else LEGEND_BELOW,
+                  margin=None if len(histories) <= 2 else dict(b=120))
 
 
 def slowdown_figure(rows: list, fit: tuple | None = None) -> go.Figure:
@@ -72,7 +74,8 @@ def slowdown_figure(rows: list, fit: tuple | None = None) -> go.Figure:
                                  line=dict(color=COLORS["fit"])))
     fig.update_xaxes(title="predicted slowdown 1/λ_min(L_free), mean over examples")
     fig.update_yaxes(title="measured slowdown (epochs, sheaf / SGD)")
-    return _style(fig, "The source's rate heuristic: predicted against measured slowdown", height=480)
+    return _style(fig, "The source's rate heuristic: predicted against measured slowdown", height=520,
+                  legend=LEGEND_BELOW, margin=dict(b=150))
 
 
 def rate_figure(rows: list, fit: tuple | None = None) -> go.Figure:
@@ -164,8 +167,9 @@ def slowdown_factor_figure(rows: list, factors) -> go.Figure:
     fig.update_xaxes(title_text="step factor (2D, or 1/S), mean over the examples", row=1, col=1)
     fig.update_xaxes(title_text="1/λ_min, mean over the examples", row=1, col=2)
     fig.update_yaxes(title_text="measured slowdown (epochs, sheaf / SGD)", row=1, col=1)
-    _style(fig, "What sets the slowdown at one learning rate", height=460)
-    return fig.update_layout(legend=LEGEND_BELOW, margin=dict(b=110))
+    _style(fig, "What sets the slowdown at one learning rate", height=460,
+           legend=LEGEND_BELOW, margin=dict(b=110))
+    return fig
 
 
 def rescaling_figure(rows: list) -> go.Figure:
@@ -184,8 +188,9 @@ def rescaling_figure(rows: list) -> go.Figure:
     fig.update_yaxes(type="log", title="mean R", secondary_y=False)
     top = 1.5 * max(r.mse for r in rows)
     fig.update_yaxes(title="training MSE", secondary_y=True, showgrid=False, range=[0, top])
-    _style(fig, "Same function, smaller relaxed energy: R along the ReLU rescaling", height=460)
-    return fig.update_layout(legend=LEGEND_BELOW, margin=dict(b=110))
+    _style(fig, "Same function, smaller relaxed energy: R along the ReLU rescaling", height=460,
+           legend=LEGEND_BELOW, margin=dict(b=110))
+    return fig
 
 
 def drift_figure(drifts: list) -> go.Figure:
@@ -202,8 +207,9 @@ def drift_figure(drifts: list) -> go.Figure:
                                                    "<extra></extra>"))
     fig.update_xaxes(type="log", autorange="reversed", title="training MSE (training runs to the right)")
     fig.update_yaxes(title="‖W_L‖ (output weights)")
-    _style(fig, "Output weights at equal fit: the drift along the rescaling", height=460)
-    return fig.update_layout(legend=LEGEND_BELOW, margin=dict(b=120))
+    _style(fig, "Output weights at equal fit: the drift along the rescaling", height=460,
+           legend=LEGEND_BELOW, margin=dict(b=120))
+    return fig
 
 
 def epoch_ratio_figure(targets, curves: dict, marks: dict | None = None) -> go.Figure:
@@ -220,8 +226,9 @@ def epoch_ratio_figure(targets, curves: dict, marks: dict | None = None) -> go.F
                       annotation_text=label, annotation_position="top")
     fig.update_xaxes(type="log", autorange="reversed", title="training-MSE target (harder to the right)")
     fig.update_yaxes(title="epochs to target, sheaf / SGD", rangemode="tozero")
-    _style(fig, "The epoch ratio depends on the target", height=420)
-    return fig.update_layout(legend=LEGEND_BELOW, margin=dict(b=110))
+    _style(fig, "The epoch ratio depends on the target", height=420,
+           legend=LEGEND_BELOW, margin=dict(b=110))
+    return fig
 
 
 def branch_figure(values, energies, label: str) -> go.Figure:
@@ -231,8 +238,9 @@ def branch_figure(values, energies, label: str) -> go.Figure:
                                line=dict(color=COLORS["sheaf"]), name="R, direct solve from the forward pass"))
     fig.update_xaxes(title=label)
     fig.update_yaxes(title="R of the example")
-    _style(fig, "The selected local minimum can jump as the weights move", height=380)
-    return fig.update_layout(legend=LEGEND_BELOW, margin=dict(b=100))
+    _style(fig, "The selected local minimum can jump as the weights move", height=380,
+           legend=LEGEND_BELOW, margin=dict(b=100))
+    return fig
 
 
 def decision_figure(nets: dict, X, Y, resolution: int = 120, title: str = "Decision regions") -> go.Figure:
@@ -274,8 +282,9 @@ def decision_figure(nets: dict, X, Y, resolution: int = 120, title: str = "Decis
                           row=1, col=col)
     fig.update_xaxes(title_text="x₁")
     fig.update_yaxes(title_text="x₂", row=1, col=1)
-    _style(fig, title, height=430)
-    return fig.update_layout(legend=LEGEND_BELOW, margin=dict(b=100))
+    _style(fig, title, height=450,
+           legend={**LEGEND_BELOW, "y": -0.3}, margin=dict(b=120))
+    return fig
 
 
 def comparison_figure(cells: list, quantities=("loss_ratio", "time_ratio")) -> go.Figure:
@@ -285,8 +294,8 @@ def comparison_figure(cells: list, quantities=("loss_ratio", "time_ratio")) -> g
     panel per quantity (a :class:`~sheaflab.comparison.Pair` property such as ``"loss_ratio"``,
     ``"time_ratio"`` or ``"epoch_ratio"``), on log axes with the parity line at 1.
     """
-    names = {"loss_ratio": "final test loss, sheaf / SGD", "time_ratio": "seconds to the common "
-             "training loss, sheaf / SGD", "epoch_ratio": "epochs to the common training loss, sheaf / SGD"}
+    names = {"loss_ratio": "final test loss,<br>sheaf / SGD", "time_ratio": "seconds to the common<br>"
+             "training loss, sheaf / SGD", "epoch_ratio": "epochs to the common<br>training loss, sheaf / SGD"}
     fig = make_subplots(rows=1, cols=len(quantities), shared_yaxes=True, horizontal_spacing=0.04,
                         subplot_titles=[names.get(q, q) for q in quantities])
     labels = [f"{c.task} {list(c.dims)} {c.protocol}" for c in cells]
@@ -311,5 +320,5 @@ def comparison_figure(cells: list, quantities=("loss_ratio", "time_ratio")) -> g
     fig.update_xaxes(type="log")
     fig.update_yaxes(autorange="reversed")
     _style(fig, "The sheaf trainer against SGD on the four tasks (95% bootstrap intervals)",
-           height=120 + 28 * len(cells))
-    return fig.update_layout(legend=LEGEND_BELOW, margin=dict(l=200, b=90))
+           height=170 + 28 * len(cells), legend=LEGEND_BELOW, margin=dict(l=200, b=90))
+    return fig

@@ -25,11 +25,46 @@ COLORS = {
 }
 #: Individual examples drawn next to their mean.
 EXAMPLE_COLORS = ["#8DA0CB", "#66C2A5", "#E5C494", "#E78AC3", "#A6D854", "#B3B3B3"]
-#: A horizontal legend above the plot area, right-aligned.
+#: A horizontal legend above the plot area, right-aligned (figures with two or three short entries).
 LEGEND_TOP = dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0)
 #: A horizontal legend under the plot area, clear of the title and of plotly's mode bar.
 LEGEND_BELOW = dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0.0)
 MARGIN = dict(l=70, r=30, t=90, b=60)
+
+# The top of every figure, from the edge down: a band for plotly's mode bar (it shows while the
+# pointer is over the figure), the title (wrapped to fit a 600 px figure, the narrowest the book
+# draws), then a legend set with LEGEND_TOP, then the plot area.
+#: Height of the mode bar's band (px).
+MODEBAR_BAND = 34
+#: Height of one line of the title (px), and of one row of a legend.
+TITLE_LINE = 24
+LEGEND_ROW = 22
+#: Title lines are wrapped at this many characters (a 600 px figure at the title's font size).
+TITLE_CHARS = 66
+
+
+def wrap_title(text: str, width: int = TITLE_CHARS) -> str:
+    """``text`` with ``<br>`` between words so that no line is longer than ``width`` characters
+    (markup such as ``<sub>`` not counted); existing ``<br>`` breaks are kept."""
+    import re
+
+    out = []
+    for line in text.split("<br>"):
+        words, cur, cur_len = line.split(" "), [], 0
+        for w in words:
+            n = len(re.sub(r"<[^>]+>", "", w))
+            if cur and cur_len + 1 + n > width:
+                out.append(" ".join(cur))
+                cur, cur_len = [], 0
+            cur.append(w)
+            cur_len += n + (1 if cur_len else 0)
+        out.append(" ".join(cur))
+    return "<br>".join(out)
+
+
+def title_lines(text: str) -> int:
+    """Number of lines of a (wrapped) title; 0 for none."""
+    return text.count("<br>") + 1 if text else 0
 
 
 def trainer_color(label: str) -> str | None:
@@ -38,12 +73,58 @@ def trainer_color(label: str) -> str | None:
     return COLORS["sheaf"] if "sheaf" in low else COLORS["sgd"] if "sgd" in low else None
 
 
-def apply_style(fig, title: str, height: int, margin: dict | None = None, legend: dict | None = None):
-    """Give a plotly figure the common look: template, font, title, height, margins, hover labels."""
-    fig.update_layout(template=TEMPLATE, font=FONT, height=height, title=dict(text=title, x=0.01),
-                      margin=MARGIN if margin is None else margin, hoverlabel=dict(namelength=-1))
+def _head(lines: int) -> int:
+    """Pixels from the figure's top edge to the bottom of a title of ``lines`` lines."""
+    # plotly anchors a title of two or more lines about half a line higher than one of one line
+    return MODEBAR_BAND + (16 if lines > 1 else 0) + lines * TITLE_LINE
+
+
+def _place_head(fig, lines: int, top_legend: bool) -> None:
+    """Put the title (and a top legend) at fixed pixel offsets from the top edge, for the figure's
+    current height: the title under the mode bar's band, the legend under the title."""
+    height = fig.layout.height
+    fig.update_layout(title=dict(y=1 - (MODEBAR_BAND + (16 if lines > 1 else 0)) / height))
+    if top_legend:
+        fig.update_layout(legend=dict(y=1 - (_head(lines) + 2) / height))
+    fig._sheaflab_head = (lines, top_legend)
+
+
+def set_height(fig, height: int):
+    """Change the height of a figure styled by :func:`apply_style`, keeping its title and top legend
+    where they belong."""
+    fig.update_layout(height=height)
+    if hasattr(fig, "_sheaflab_head"):
+        _place_head(fig, *fig._sheaflab_head)
+    return fig
+
+
+def apply_style(fig, title: str, height: int, margin: dict | None = None, legend: dict | None = None,
+                lines: int | None = None):
+    """Give a plotly figure the common look: template, font, height, margins, hover labels, and the
+    title under the mode bar's band, wrapped to fit (see :data:`MODEBAR_BAND`).
+
+    The top margin grows to hold the title (``lines`` of it, when the title text is set later), a
+    top legend (:data:`LEGEND_TOP`, one row, placed under the title) and subplot titles; ``margin``
+    sets the other sides. Change the height afterwards with :func:`set_height`.
+    """
+    text = wrap_title(title)
+    lines = title_lines(text) if lines is None else lines
+    top_legend = legend is not None and legend.get("y", 0) >= 1
+    if top_legend:
+        legend = {**legend, "yref": "container", "yanchor": "top"}
+    # subplot titles sit just above their panels, in the top margin
+    sub = [a.text for a in fig.layout.annotations
+           if a.text and a.y is not None and a.y >= 0.999 and a.yanchor == "bottom"]
+    sub_lines = max((t.count("<br>") + 1 for t in sub), default=0)
+    margin = dict(MARGIN if margin is None else margin)
+    margin["t"] = max(margin.get("t", 0),
+                      _head(lines) + (LEGEND_ROW if top_legend else 0) + 20 * sub_lines + 12)
+    fig.update_layout(template=TEMPLATE, font=FONT, height=height,
+                      title=dict(text=text, x=0.01, xanchor="left", yref="container", yanchor="top"),
+                      margin=margin, hoverlabel=dict(namelength=-1))
     if legend is not None:
         fig.update_layout(legend=legend)
+    _place_head(fig, lines, top_legend)
     return fig
 
 

@@ -4,7 +4,11 @@ Every public function returns a static ``plotly.graph_objects.Figure`` by defaul
 precomputed into plotly's own ``layout.sliders``, so it works on a static HTML page with no kernel.
 With ``live=True`` it returns an ``ipywidgets.VBox`` of controls above a ``go.FigureWidget`` whose
 traces are recomputed from a fresh simulation when a control changes (JupyterLab; with plotly >= 6
-``FigureWidget`` needs the ``anywidget`` package).
+``FigureWidget`` needs the ``anywidget`` package). The live box carries its static figure too: its
+display bundle holds both the widget view and the static figure's plotly JSON, and each front end
+draws what it can. JupyterLab ranks the widget view first and shows the live controls; a page with no
+kernel (the rendered book, whose extension ranks plotly JSON first; nbviewer) shows the static
+figure with its plotly sliders. One cell, ``widgets.timescale_diagram(live=True)``, serves both.
 
 The module has three layers, shared by the static and the live paths:
 
@@ -27,7 +31,7 @@ from .experiments import (AlgorithmRun, JointRun, StepCosts, algorithm_run, join
                           step_costs)
 from .sheaf import NeuralSheaf
 from .spectral import timescales
-from .style import COLORS, EXAMPLE_COLORS, FONT, apply_style, require_plotting
+from .style import COLORS, EXAMPLE_COLORS, FONT, apply_style, require_plotting, set_height, wrap_title
 from .train import History
 
 require_plotting("sheaflab.widgets")
@@ -37,8 +41,8 @@ from plotly.subplots import make_subplots  # noqa: E402
 __all__ = ["timescale_diagram", "ops_per_step_chart", "discord_dashboard"]
 
 
-def _style(fig: go.Figure, title: str, height: int) -> go.Figure:
-    return apply_style(fig, title, height)
+def _style(fig: go.Figure, title: str, height: int, **kwargs) -> go.Figure:
+    return apply_style(fig, title, height, **kwargs)
 
 
 def _ipywidgets():
@@ -64,6 +68,34 @@ def _figure_widget(fig: go.Figure):
     except ImportError as exc:
         raise ImportError(f"live=True needs ipywidgets and anywidget installed ({exc}); "
                           "use live=False for a static figure") from None
+
+
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+_LIVE_CLASS = None
+
+
+def _live_box(children: list, static: go.Figure):
+    """An ``ipywidgets.VBox`` of ``children`` (controls, the FigureWidget) that displays as the live
+    widget where a widget manager runs (JupyterLab) and as ``static`` elsewhere (see the module
+    docstring). ``box.static`` is that figure."""
+    global _LIVE_CLASS
+    widgets = _ipywidgets()
+    if _LIVE_CLASS is None:
+        class LiveFigure(widgets.VBox):
+            """A VBox of live controls whose display bundle also holds a static plotly figure."""
+
+            def _repr_mimebundle_(self, **kwargs):
+                bundle = dict(super()._repr_mimebundle_(**kwargs) or {})
+                static = getattr(self, "static", None)
+                if static is not None:
+                    import plotly.io as pio
+                    bundle.update(pio.renderers["plotly_mimetype"].to_mimebundle(static.to_dict()))
+                return bundle
+
+        _LIVE_CLASS = LiveFigure
+    box = _LIVE_CLASS(children)
+    box.static = static
+    return box
 
 
 def _assign(fw, start: int, traces) -> None:
@@ -165,16 +197,18 @@ def _timescale_layout(run: JointRun, x_top: tuple, x_bottom: tuple) -> dict:
         marks.append((run.tau_slow / run.eps, COLORS["slow"],
                       f"slow: t<sub>θ</sub> = ‖θ‖/‖∇R‖ ≈ {run.tau_slow:.2g}"))
     for x, color, text in marks:   # one line through both panels, placed in fast time
+        # the label reads away from the nearer edge, so that it is never cut off there
+        right_half = math.log10(x) > (lo + hi) / 2 if x > 0 else False
         shapes.append(dict(type="line", xref=x_top[1], yref="paper", x0=x, x1=x, y0=0, y1=1,
                            line=dict(color=color, width=1.5, dash="dashdot"),
                            label=dict(text=text, textposition="end", textangle=0,
-                                      font=dict(size=11, color=color), xanchor="left")))
+                                      font=dict(size=11, color=color),
+                                      xanchor="right" if right_half else "left")))
     steps_fast = run.tau_fast / run.eta_c
     steps_slow = run.tau_slow / run.eta_theta
     title = (f"Timescale separation, ε = η<sub>θ</sub>/η<sub>c</sub> = {run.eps:g}<br>"
              f"<sup>the cochain relaxes in ~{steps_fast:.0f} steps, the weights move over "
-             f"~{steps_slow:.0f} steps</sup> "
-             f"<sup>(ratio {steps_slow / steps_fast:.3g})</sup>")
+             f"~{steps_slow:.0f} steps (ratio {steps_slow / steps_fast:.3g})</sup>")
     return {f"{x_top[0]}.range": [lo, hi], f"{x_bottom[0]}.range": [lo + shift, hi + shift],
             "shapes": shapes, "title.text": title}
 
@@ -198,16 +232,30 @@ def _timescale_figure(runs: list, alg: AlgorithmRun, active: int) -> tuple:
                      title_text="fast time t<sub>c</sub> = step × η<sub>c</sub>  (log scale)")
     fig.update_xaxes(type="log", row=2, col=1,
                      title_text="slow time t<sub>θ</sub> = step × η<sub>θ</sub> = ε t<sub>c</sub>  "
-                                "(log scale; aligned with the axis above: same step, same position)")
+                                "(log scale)<br>aligned with the axis above: same step, same position")
     fig.update_yaxes(title_text="<b>fast</b>: energy E(c) = ½Σ‖d<sub>e</sub>‖²", rangemode="tozero",
                      row=1, col=1)
     fig.update_yaxes(title_text="<b>slow</b>: train MSE", row=2, col=1, secondary_y=False)
     fig.update_yaxes(title_text="‖θ − θ<sub>0</sub>‖", row=2, col=1, secondary_y=True, showgrid=False,
                      rangemode="tozero", tickmode="auto", nticks=5, color=COLORS["weights"])
-    _style(fig, "", 720)
-    fig.update_layout(layouts[active], legend=dict(orientation="h", x=0, y=-0.2, yanchor="top"),
-                      margin=dict(b=150))
+    _style(fig, "", 720, lines=2, margin=dict(l=70, r=30, t=0, b=170))
+    fig.update_layout(layouts[active], legend=dict(orientation="h", x=0, y=-0.2, yanchor="top"))
     return fig, layouts, per_run
+
+
+def _timescale_static(runs: list, alg: AlgorithmRun, active: int) -> go.Figure:
+    """The static diagram: one visibility group per run, switched by a plotly slider over eps."""
+    fig, layouts, per_run = _timescale_figure(runs, alg, active)
+    n_tr = len(fig.data)
+    steps = []
+    for g, run in enumerate(runs):
+        vis = [g * per_run <= i < (g + 1) * per_run for i in range(n_tr - 1)] + [True]
+        steps.append(dict(method="update", label=f"{run.eps:g}", args=[{"visible": vis}, layouts[g]]))
+    fig.update_layout(sliders=[dict(active=active, steps=steps, x=0.0, len=1.0, y=-0.5,
+                                    yanchor="top", pad=dict(t=10),
+                                    currentvalue=dict(prefix="ε = η<sub>θ</sub>/η<sub>c</sub> = "))],
+                      margin=dict(b=340))
+    return set_height(fig, 920)
 
 
 def timescale_diagram(sheaf=None, X=None, Y=None, eps_values=(0.3, 0.1, 0.03, 0.01),
@@ -235,7 +283,8 @@ def timescale_diagram(sheaf=None, X=None, Y=None, eps_values=(0.3, 0.1, 0.03, 0.
     eta_c : cochain step; default ``0.9 / sheaf.lambda_max_bound()``.
     tau_c, lr : fast-phase tolerance (on ``||dc/dt||``) and step of the Algorithm 4 curve.
     live : False for a static plotly Figure with an eps slider; True for an ipywidgets VBox with
-        sliders for eps (log), tau_c and lr that re-run the simulations.
+        sliders for eps (log), tau_c and lr that re-run the simulations, which displays as the
+        static figure where no widget manager runs (``box.static``).
     max_epochs : cap on the Algorithm 4 epochs.
     n_examples : examples drawn individually, at evenly spaced ranks of their initial energy.
     n_points : recorded (log-spaced) steps per run.
@@ -267,24 +316,15 @@ def timescale_diagram(sheaf=None, X=None, Y=None, eps_values=(0.3, 0.1, 0.03, 0.
         return algorithm_run(sheaf, X, Y, tau, rate, min(math.ceil(theta_time / rate), max_epochs))
 
     alg = algorithm(tau_c, lr)
+    runs = [joint(e) for e in eps_values]
+    active = int(np.argmin(eps_values))                # open on the most separated case
+    static = _timescale_static(runs, alg, active)
     if not live:
-        runs = [joint(e) for e in eps_values]
-        active = int(np.argmin(eps_values))            # open on the most separated case
-        fig, layouts, per_run = _timescale_figure(runs, alg, active)
-        n_tr = len(fig.data)
-        steps = []
-        for g, run in enumerate(runs):
-            vis = [g * per_run <= i < (g + 1) * per_run for i in range(n_tr - 1)] + [True]
-            steps.append(dict(method="update", label=f"{run.eps:g}", args=[{"visible": vis}, layouts[g]]))
-        fig.update_layout(sliders=[dict(active=active, steps=steps, x=0.0, len=1.0, y=-0.42,
-                                        yanchor="top", pad=dict(t=10),
-                                        currentvalue=dict(prefix="ε = η<sub>θ</sub>/η<sub>c</sub> = "))],
-                          margin=dict(b=200), height=800)
-        return fig
+        return static
 
     widgets = _ipywidgets()
-    eps0 = min(eps_values)
-    fig, _, per_run = _timescale_figure([joint(eps0)], alg, 0)
+    eps0 = eps_values[active]
+    fig, _, per_run = _timescale_figure([runs[active]], alg, 0)
     fw = _figure_widget(fig)
     x_top, x_bot = _xaxis(fig, 1, 1), _xaxis(fig, 2, 1)
     log = dict(base=10, continuous_update=False, readout_format=".2g",
@@ -323,7 +363,7 @@ def timescale_diagram(sheaf=None, X=None, Y=None, eps_values=(0.3, 0.1, 0.03, 0.
     w_eps.observe(on_eps, names="value")
     w_tau.observe(on_alg, names="value")
     w_lr.observe(on_alg, names="value")
-    return widgets.VBox([widgets.HBox([w_eps, w_tau, w_lr]), status, fw])
+    return _live_box([widgets.HBox([w_eps, w_tau, w_lr]), status, fw], static)
 
 
 # ============================================================================ 2. operations per step
@@ -365,8 +405,8 @@ def _ops_layout(costs: StepCosts) -> dict:
     tot = {k: costs.total(k) * 1e6 for k in StepCosts.TRAINERS}
     ratio = f" ({tot['sheaf'] / tot['sgd']:.2g}× SGD)" if tot["sgd"] > 0 else ""
     context = "" if costs.dims is None else f", {costs.dims}, B = {costs.batch_size}, {costs.optimizer}"
-    return {"title.text": (f"One training step, phase by phase{context}: SGD {tot['sgd']:.3g} µs, "
-                           f"sheaf trainer {tot['sheaf']:.3g} µs{ratio}")}
+    return {"title.text": wrap_title(f"One training step, phase by phase{context}: SGD {tot['sgd']:.3g} µs, "
+                                     f"sheaf trainer {tot['sheaf']:.3g} µs{ratio}")}
 
 
 def _measure_costs(width: int, optimizer: str) -> StepCosts:
@@ -384,10 +424,8 @@ def _ops_figure(costs: StepCosts) -> go.Figure:
     fig.update_yaxes(title_text="count per example per step", rangemode="tozero", row=1, col=1)
     fig.update_yaxes(title_text="µs per step", rangemode="tozero", row=1, col=2)
     fig.update_xaxes(title_text="phase (SGD / sheaf trainer)")
-    _style(fig, "", 460)
-    fig.update_layout(_ops_layout(costs), barmode="group", bargap=0.25, uniformtext_minsize=9,
-                      legend=dict(orientation="h", x=0, y=1.13, yanchor="bottom"),
-                      margin=dict(t=120))
+    _style(fig, "", 460, lines=2, legend=dict(orientation="h", x=0, xanchor="left", y=1.0))
+    fig.update_layout(_ops_layout(costs), barmode="group", bargap=0.25, uniformtext_minsize=9)
     return fig
 
 
@@ -404,7 +442,8 @@ def ops_per_step_chart(costs=None, sheaf=None, X=None, Y=None, optimizer: str = 
         measurement); if None it is measured on ``sheaf, X, Y`` with ``optimizer``, by default
         [2, 30, 1] He init (seed 0) on ``paraboloid(300, noise=0.02, seed=0)``.
     live : True returns an ipywidgets VBox with a hidden-width dropdown (10, 30, 100) that
-        re-measures on [2, width, 1] and redraws the FigureWidget.
+        re-measures on [2, width, 1] and redraws the FigureWidget; without a widget manager it
+        displays as the static chart (``box.static``).
     """
     live = _check_live(live)
     if costs is None:
@@ -430,7 +469,7 @@ def ops_per_step_chart(costs=None, sheaf=None, X=None, Y=None, optimizer: str = 
             fw.update_layout(_ops_layout(new))
 
     w.observe(on_width, names="value")
-    return widgets.VBox([w, fw])
+    return _live_box([w, fw], _ops_figure(costs))
 
 
 # ============================================================================ 3. discord dashboard
@@ -529,7 +568,8 @@ def discord_dashboard(history, live: bool = False, log_color=None, max_steps: in
 
     history : a :class:`~sheaflab.History` of :class:`~sheaflab.SheafTrainer` (at least one epoch).
     log_color : colour the heatmap by log10 (zeros left blank); None = when values span > 2 decades.
-    live : True returns an ipywidgets VBox with an IntSlider over epochs and a FigureWidget.
+    live : True returns an ipywidgets VBox with an IntSlider over epochs and a FigureWidget; without
+        a widget manager it displays as the static dashboard with its plotly slider (``box.static``).
     """
     live = _check_live(live)
     max_steps = positive(max_steps, "max_steps", integer=True)
@@ -574,8 +614,8 @@ def discord_dashboard(history, live: bool = False, log_color=None, max_steps: in
         fig.update_layout(sliders=[dict(active=len(steps) - 1, steps=steps, x=0.0, len=1.0, y=-0.1,
                                         yanchor="top", font=dict(size=9),
                                         currentvalue=dict(prefix="epoch ", font=FONT))],
-                          margin=dict(b=130), height=780)
-        return fig
+                          margin=dict(b=130))
+        return set_height(fig, 780)
 
     widgets = _ipywidgets()
     fw = _figure_widget(fig)
@@ -589,4 +629,5 @@ def discord_dashboard(history, live: bool = False, log_color=None, max_steps: in
             fw.update_layout(_dashboard_marker(data, i, x_ref, bar_title))
 
     w.observe(on_epoch, names="value")
-    return widgets.VBox([w, fw])
+    static = discord_dashboard(history, live=False, log_color=log_color, max_steps=max_steps)
+    return _live_box([w, fw], static)

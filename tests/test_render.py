@@ -64,6 +64,7 @@ STAGE = BUILD / "render-src"
 #: must be listed: test_every_figure_page_is_checked fails otherwise.
 PAGES = [
     "book/index.html",
+    "book/background.html",
     "book/chapter.html",
     "labs/lab12_sheaf_trainer.html",
     "labs/lab12_solutions.html",
@@ -421,14 +422,21 @@ class Browser:
                     return None
                 self._cond.wait(left)
 
-    def new_page(self) -> str:
+    def new_page(self, width: int = WINDOW[0], mobile: bool = False, theme: str | None = None) -> str:
+        """A new tab, width px wide (a phone's layout with mobile=True); theme "light" or "dark"
+        preselects the book theme's colour mode (what its switch stores) before any page script."""
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Page", "Runtime", "Network", "Log"):
             self.call(f"{domain}.enable", session=session)
         self.call("Emulation.setDeviceMetricsOverride",
-                  {"width": WINDOW[0], "height": WINDOW[1], "deviceScaleFactor": 1, "mobile": False},
+                  {"width": width, "height": WINDOW[1], "deviceScaleFactor": 1, "mobile": mobile},
                   session=session)
+        if theme is not None:
+            self.call("Page.addScriptToEvaluateOnNewDocument",
+                      {"source": f"try {{ localStorage.setItem('mode', '{theme}');"
+                                 f" localStorage.setItem('theme', '{theme}'); }} catch (e) {{}}"},
+                      session=session)
         return session
 
     def evaluate(self, session: str, expression: str, timeout: float = 30):
@@ -577,9 +585,11 @@ def _done(state: dict, want: dict) -> bool:
     )
 
 
-def load(browser: Browser, url: str, want: dict, shot: Path | None) -> dict:
-    """Open url, wait until it is drawn (or PAGE_TIMEOUT), and report what it did."""
-    session = browser.new_page()
+def load(browser: Browser, url: str, want: dict, shot: Path | None, width: int = WINDOW[0],
+         theme: str | None = None, inspect: dict[str, str] | None = None) -> dict:
+    """Open url, wait until it is drawn (or PAGE_TIMEOUT), and report what it did; at width px
+    (below 600 px, as a phone), and with the results of the scripts in inspect (name -> script)."""
+    session = browser.new_page(width=width, mobile=width < 600, theme=theme)
     nav = browser.call("Page.navigate", {"url": url}, session=session)
     if nav.get("errorText"):
         raise CDPError(f"navigation to {url} failed: {nav['errorText']}")
@@ -595,8 +605,10 @@ def load(browser: Browser, url: str, want: dict, shot: Path | None) -> dict:
         state = browser.evaluate(session, DOM_STATE)
     time.sleep(0.5)  # late errors and requests
     state["requests"], state["failed"], state["errors"] = _network_and_errors(browser.events(session))
+    for name, script in (inspect or {}).items():
+        state[name] = browser.evaluate(session, script)
     if shot is not None:
-        _screenshots(browser, session, shot)
+        _screenshots(browser, session, shot, width)
     browser.close_page(session)
     return state
 
@@ -609,7 +621,7 @@ FIGURE_BOXES = r"""
 """
 
 
-def _screenshots(browser: Browser, session: str, shot: Path) -> None:
+def _screenshots(browser: Browser, session: str, shot: Path, width: int = WINDOW[0]) -> None:
     """The whole page (up to Chromium's 16384 px limit) as shot, and each figure as shot-figN."""
     shot.parent.mkdir(parents=True, exist_ok=True)
     for old in shot.parent.glob(shot.stem + "-fig*.png"):
@@ -623,7 +635,7 @@ def _screenshots(browser: Browser, session: str, shot: Path) -> None:
         path.write_bytes(base64.b64decode(png))
 
     height = browser.call("Page.getLayoutMetrics", session=session)["cssContentSize"]["height"]
-    capture(shot, 0, 0, WINDOW[0], min(int(height), 16000))
+    capture(shot, 0, 0, width, min(int(height), 16000))
     for i, (x, y, w, h) in enumerate(browser.evaluate(session, FIGURE_BOXES), start=1):
         if w and h:
             capture(shot.with_name(f"{shot.stem}-fig{i}.png"),
@@ -775,6 +787,47 @@ def test_plotly_json_becomes_offline_html():
         "application/vnd.jupyter.widget-view+json")
 
 
+def test_page_titles_are_unique(built_book):
+    """The sidebar tells every page apart: each page of the table of contents has its own title."""
+    titles = {}
+    for page in PAGES:
+        text = (built_book / page).read_text(errors="replace")
+        match = re.search(r"<title>(.*?)</title>", text, flags=re.DOTALL)
+        assert match, f"{page} has no <title>"
+        titles[page] = re.sub(r"\s+", " ", html.unescape(match.group(1))).strip()
+    same = {t: [p for p in titles if titles[p] == t] for t in titles.values()}
+    clashes = {t: ps for t, ps in same.items() if len(ps) > 1}
+    assert not clashes, f"pages share a title: {clashes}"
+    print("page titles:", titles)
+
+
+def test_page_widget_state_leaves_out_kernel_only_models():
+    """Without a browser: the widget state a page embeds keeps what the embed manager draws and
+    drops a live figure's FigureWidget with its container and that container's controls."""
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    try:
+        import offline_assets
+    finally:
+        sys.path.remove(str(ROOT / "book" / "_ext"))
+
+    def model(module, **state):
+        return {"model_module": module, "model_name": "M", "state": state}
+
+    state = {
+        "fig": model("anywidget"),
+        "live": model("@jupyter-widgets/controls", children=["IPY_MODEL_slider", "IPY_MODEL_fig"],
+                      layout="IPY_MODEL_live_layout"),
+        "slider": model("@jupyter-widgets/controls", layout="IPY_MODEL_slider_layout"),
+        "live_layout": model("@jupyter-widgets/base"),
+        "slider_layout": model("@jupyter-widgets/base"),
+        "alone": model("@jupyter-widgets/controls", layout="IPY_MODEL_alone_layout"),
+        "alone_layout": model("@jupyter-widgets/base"),
+    }
+    assert sorted(offline_assets.page_widget_state(state)) == ["alone", "alone_layout"]
+    assert offline_assets.page_widget_state({k: state[k] for k in ("alone", "alone_layout")}) == {
+        k: state[k] for k in ("alone", "alone_layout")}
+
+
 def test_every_figure_page_is_checked(built_book):
     """Every built page with a plotly figure or a widget view is in PAGES."""
     missing = []
@@ -818,3 +871,164 @@ def test_network_is_blocked(browser, site):
         for server in (by_address, by_name):
             server.shutdown()
             server.server_close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Layout: every figure at desktop and at phone width, captions, dark mode, code cells
+
+#: Widths at which every page's figures and code cells are checked: a desktop window, and a phone
+#: (390 px, the theme's mobile layout).
+WIDTHS = {"desktop": WINDOW[0], "phone": 390}
+#: Pixels two boxes may share, or a text may stick out of its figure, before it counts (antialiasing).
+TOLERANCE_PX = 1.5
+
+FIGURE_LAYOUT = r"""
+(() => {
+  const tol = %(tol)s;
+  const box = el => { const r = el.getBoundingClientRect(); return {x0: r.left, y0: r.top, x1: r.right, y1: r.bottom}; };
+  const shown = el => {
+    for (let e = el; e && e.nodeType === 1; e = e.parentElement) {
+      const st = getComputedStyle(e);
+      if (st.display === 'none' || st.visibility === 'hidden') return false;
+    }
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.height > 0;
+  };
+  const meet = (a, b) => Math.min(a.x1, b.x1) - Math.max(a.x0, b.x0) > tol &&
+                         Math.min(a.y1, b.y1) - Math.max(a.y0, b.y0) > tol;
+  return [...document.querySelectorAll('div.plotly-graph-div')].map((d, k) => {
+    const fig = box(d);
+    const parts = [];
+    const add = (kind, el, label) => { if (el && shown(el)) parts.push({kind, label, b: box(el)}); };
+    d.querySelectorAll('.g-gtitle text.gtitle').forEach(t => add('title', t, t.textContent));
+    d.querySelectorAll('g.legend').forEach(g => add('legend', g.querySelector('rect.bg') || g, 'legend'));
+    d.querySelectorAll('g.slider-container').forEach(g => add('slider', g, 'slider'));
+    d.querySelectorAll('g.annotation').forEach(g => add('annotation', g, g.textContent));
+    d.querySelectorAll('.modebar-container .modebar').forEach(m => add('modebar', m, 'mode bar'));
+    d.querySelectorAll('g.infolayer > g[class^="g-"][class$="title"] text').forEach(t => {
+      if (!t.closest('.g-gtitle')) add('axis title', t, t.textContent); });
+    const overlaps = [];
+    for (let i = 0; i < parts.length; i++)
+      for (let j = i + 1; j < parts.length; j++) {
+        const p = parts[i], q = parts[j];
+        if (p.kind === q.kind && (p.kind === 'annotation' || p.kind === 'axis title')) continue;
+        if (meet(p.b, q.b)) overlaps.push(`${p.kind} "${p.label.slice(0, 40)}" / ${q.kind} "${q.label.slice(0, 40)}"`);
+      }
+    const cut = [];
+    d.querySelectorAll('svg text').forEach(t => {
+      if (!t.textContent.trim() || !shown(t)) return;
+      const b = box(t);
+      if (b.x0 < fig.x0 - tol || b.x1 > fig.x1 + tol || b.y0 < fig.y0 - tol || b.y1 > fig.y1 + tol)
+        cut.push(`"${t.textContent.slice(0, 50)}" at [${b.x0.toFixed(0)}, ${b.x1.toFixed(0)}] in [${fig.x0.toFixed(0)}, ${fig.x1.toFixed(0)}]`);
+    });
+    const fg = d.closest('figure');
+    const cap = fg && fg.querySelector('figcaption');
+    return {index: k + 1, width: Math.round(fig.x1 - fig.x0), parts: parts.length, overlaps, cut,
+            caption: cap ? cap.textContent.trim().replace(/\s+/g, ' ').slice(0, 60) : null,
+            filter: getComputedStyle(d).filter};
+  });
+})()
+""" % {"tol": TOLERANCE_PX}
+
+CODE_CELLS = r"""
+(() => {
+  const over = sel => [...document.querySelectorAll(sel)].filter(p => p.scrollWidth > p.clientWidth + 1)
+      .map(p => `${p.scrollWidth} > ${p.clientWidth} px: ${p.textContent.split('\n').sort((a, b) => b.length - a.length)[0].slice(0, 70)}`);
+  return {inputs: document.querySelectorAll('div.cell_input pre').length,
+          wide_inputs: over('div.cell_input pre'),
+          wide_outputs: over('div.cell_output pre')};
+})()
+"""
+
+
+@pytest.fixture(scope="module")
+def laid_out(browser, site, built_book):
+    """Each page at each width of WIDTHS (lazily, once): its figures' layout and its code cells.
+    Screenshots of the phone layout go to <page>-phone.png (and -phone-figN.png)."""
+    cache: dict[tuple[str, str], dict] = {}
+
+    def get(page: str, width: str) -> dict:
+        if (page, width) not in cache:
+            want = expected((built_book / page).read_text())
+            shot = None
+            if width != "desktop":
+                shot = ARTIFACTS / (page.replace("/", "__").removesuffix(".html") + f"-{width}.png")
+            cache[page, width] = load(browser, site + page, want, shot, width=WIDTHS[width],
+                                      inspect={"figure_layout": FIGURE_LAYOUT, "code": CODE_CELLS})
+        return cache[page, width]
+
+    return get
+
+
+LAYOUT_COUNTS: dict[str, dict] = {}
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+@pytest.mark.parametrize("page", PAGES)
+def test_figure_layout(laid_out, page, width):
+    """On every figure the title, legend, sliders, annotations (subplot titles among them), axis
+    titles and the mode bar (shown on hover) keep clear of one another, and no text is cut at the
+    figure's edge."""
+    got = laid_out(page, width)
+    figs = got["figure_layout"]
+    assert len(figs) == got["figures"], "a figure was not measured"
+    overlaps = [f"figure {f['index']}: {o}" for f in figs for o in f["overlaps"]]
+    cut = [f"figure {f['index']}: {c}" for f in figs for c in f["cut"]]
+    LAYOUT_COUNTS[f"{page} @ {width}"] = {"figures": len(figs), "overlaps": len(overlaps), "cut": len(cut)}
+    print(f"{page} at {WIDTHS[width]} px: {len(figs)} figures checked, {len(overlaps)} overlaps, "
+          f"{len(cut)} texts cut at the edge")
+    assert not overlaps, f"{page} at {WIDTHS[width]} px:\n" + "\n".join(overlaps)
+    assert not cut, f"{page} at {WIDTHS[width]} px, text cut at the figure's edge:\n" + "\n".join(cut)
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+@pytest.mark.parametrize("page", PAGES)
+def test_code_cells_fit(laid_out, page, width):
+    """No code cell scrolls sideways: each input's content fits its box. (Printed outputs, tables
+    among them, may scroll; they are counted in the test output.)"""
+    code = laid_out(page, width)["code"]
+    print(f"{page} at {WIDTHS[width]} px: {code['inputs']} code cells, {len(code['wide_inputs'])} wider "
+          f"than their box; {len(code['wide_outputs'])} printed outputs scroll sideways")
+    assert not code["wide_inputs"], (f"{page} at {WIDTHS[width]} px, code cells wider than their box:\n"
+                                     + "\n".join(code["wide_inputs"]))
+
+
+def test_chapter_figures_are_numbered_and_captioned(laid_out):
+    """Every figure of the chapter sits in a numbered figure with a caption ("Fig. N ...")."""
+    figs = laid_out("book/chapter.html", "desktop")["figure_layout"]
+    assert figs
+    bare = [f["index"] for f in figs if not f["caption"] or not re.match(r"Fig\. \d+", f["caption"])]
+    assert not bare, f"chapter figures without a numbered caption: {bare}"
+
+
+def test_figures_follow_the_colour_mode(browser, site, built_book):
+    """In the theme's dark mode the figures are drawn dark (a colour-inverting filter on the white
+    template), in light mode as they are. Screenshots of the first captioned figure in both modes:
+    chapter-light.png, chapter-dark.png."""
+    page = "book/chapter.html"
+    want = expected((built_book / page).read_text())
+    seen = {}
+    for theme in ("light", "dark"):
+        session = browser.new_page(theme=theme)
+        browser.call("Page.navigate", {"url": site + page}, session=session)
+        browser.wait_event(session, "Page.loadEventFired", PAGE_TIMEOUT)
+        deadline = time.monotonic() + PAGE_TIMEOUT
+        while not _done(browser.evaluate(session, DOM_STATE), want) and time.monotonic() < deadline:
+            time.sleep(0.25)
+        time.sleep(0.5)
+        seen[theme] = browser.evaluate(session, """(() => ({
+            mode: document.documentElement.dataset.theme,
+            filters: [...document.querySelectorAll('div.plotly-graph-div')].map(d => getComputedStyle(d).filter),
+            box: (() => { const f = document.querySelector('figure'); const r = f.getBoundingClientRect();
+                          return [r.x, r.y + window.scrollY, r.width, r.height]; })()}))()""")
+        x, y, w, h = seen[theme]["box"]
+        png = browser.call("Page.captureScreenshot",
+                           {"format": "png", "captureBeyondViewport": True,
+                            "clip": {"x": max(x - 10, 0), "y": max(y - 10, 0), "width": w + 20,
+                                     "height": h + 20, "scale": 1}},
+                           session=session, timeout=60)["data"]
+        (ARTIFACTS / f"chapter-{theme}.png").write_bytes(base64.b64decode(png))
+        browser.close_page(session)
+    assert seen["light"]["mode"] == "light" and seen["dark"]["mode"] == "dark", seen
+    assert seen["light"]["filters"] and all(f == "none" for f in seen["light"]["filters"])
+    assert all("invert" in f for f in seen["dark"]["filters"]), seen["dark"]["filters"]

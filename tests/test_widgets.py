@@ -300,3 +300,22 @@ def test_dashboard_rejects_bad_history(history):
     sgd = sheaflab.SGDTrainer(sheaflab.NeuralSheaf.random([2, 4, 1]), progress=False).fit(X, Y, 2)
     with pytest.raises(ValueError, match="SGDTrainer"):
         widgets.discord_dashboard(sgd)
+
+
+@pytest.mark.parametrize("make", ["timescale", "ops", "dashboard"])
+def test_live_box_displays_live_or_static(make, history):
+    """One cell serves JupyterLab and the static book: the live box's display bundle holds the
+    widget view (JupyterLab draws it) and the static figure's plotly JSON (the book draws it)."""
+    if make == "timescale":
+        box = widgets.timescale_diagram(theta_time=0.2, max_epochs=3, live=True)
+    elif make == "ops":
+        box = widgets.ops_per_step_chart(costs=COSTS, live=True)
+    else:
+        box = widgets.discord_dashboard(history, live=True)
+    bundle = box._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == box.model_id
+    static = bundle[widgets.PLOTLY_MIME]
+    assert static["data"] == box.static.to_dict()["data"]
+    if make != "ops":   # the static versions explore with plotly's own sliders
+        assert static["layout"]["sliders"][0]["steps"]

@@ -29,6 +29,20 @@ things for HTML builders:
    widget with a description throws on a page that also has math. Pages with widget state get a
    few lines that map ``Hub.Queue`` onto MathJax 3's ``typesetPromise``.
 
+5. **The book's own stylesheet.** ``book/_ext/book.css`` (figures in dark mode, narrow screens, code
+   cells that wrap) is copied to ``<outdir>/_static/sheaflab-book.css`` and linked from every page.
+
+6. **Figure config.** Every figure is drawn without plotly's logo in its mode bar, which then shows
+   only while the pointer is over the figure (it sits above the figure's title band).
+
+7. **Widget state the page can use.** A live figure of the labs (``sheaflab.widgets``, ``live=True``)
+   displays as a bundle of its widget view and its static plotly figure; the page draws the static
+   figure. The notebook's widget state still holds the live figure's models, among them plotly's
+   FigureWidget, which the embedded widget manager cannot draw (it needs a kernel) and which would
+   put megabytes of JavaScript state in the page. Models from modules other than the built-in
+   ipywidgets ones are left out of the page, with every model that contains one and every model
+   only those contain (their controls, layouts and styles).
+
 Nothing is put in a source ``_static/`` folder at the book root: Jupyter Book would add every script
 there to every page. This extension copies the files itself, and each page loads only what it needs
 (plotly.js where a figure is, the widget manager where widget state is, MathJax where math is).
@@ -60,6 +74,11 @@ PLOTLY_JS = f"{VENDOR}/plotly.min.js"
 VENDOR_SRC = Path(__file__).resolve().parent.parent / VENDOR
 #: Files in book/_vendor that are repository tooling, not served.
 NOT_SERVED = ("update.sh", "VENDORED.txt")
+#: The book's stylesheet, next to this extension, and its name in the output's _static.
+BOOK_CSS_SRC = Path(__file__).resolve().parent / "book.css"
+BOOK_CSS = "sheaflab-book.css"
+#: Plotly config for every figure of the book (a figure's own config wins).
+FIGURE_CONFIG = {"displaylogo": False, "displayModeBar": "hover", "responsive": True}
 #: Height of a figure whose layout sets none (what plotly's notebook renderer uses).
 DEFAULT_HEIGHT_PX = 525
 
@@ -88,7 +107,7 @@ def figure_html(figure: dict[str, Any], div_id: str) -> str:
     """The HTML for one figure JSON (data/layout/frames/config), drawn by a global ``Plotly``."""
     import plotly.io as pio
 
-    config = figure.get("config") or None
+    config = {**FIGURE_CONFIG, **(figure.get("config") or {})}
     body = {k: v for k, v in figure.items() if k != "config"}
     return pio.to_html(
         body,
@@ -125,6 +144,61 @@ class PlotlyMimeRenderer:
         # Per page: myst-nb stores it and adds the <script> in html-page-context (path made relative).
         renderer.add_js_file("plotly_js", PLOTLY_JS, {})
         return [nodes.raw("", html, format="html", classes=["output", "text_html"])]
+
+
+#: Widget modules the embedded manager draws without a kernel.
+BUILT_IN_WIDGET_MODULES = {"@jupyter-widgets/base", "@jupyter-widgets/controls",
+                           "@jupyter-widgets/output"}
+
+
+def _model_refs(value: Any) -> set[str]:
+    """Model ids referenced (``"IPY_MODEL_<id>"``) anywhere inside a widget's state."""
+    if isinstance(value, str):
+        return {value[len("IPY_MODEL_"):]} if value.startswith("IPY_MODEL_") else set()
+    if isinstance(value, dict):
+        return set().union(*(_model_refs(v) for v in value.values())) if value else set()
+    if isinstance(value, (list, tuple)):
+        return set().union(*(_model_refs(v) for v in value)) if value else set()
+    return set()
+
+
+def page_widget_state(state: dict[str, Any]) -> dict[str, Any]:
+    """The models of a notebook's widget state that a static page can draw (see point 7)."""
+    refs = {mid: _model_refs(m.get("state", {})) for mid, m in state.items()}
+    drop = {mid for mid, m in state.items() if m.get("model_module") not in BUILT_IN_WIDGET_MODULES}
+    while True:  # containers of dropped models
+        more = {mid for mid in state if mid not in drop and refs[mid] & drop}
+        if not more:
+            break
+        drop |= more
+    while True:  # models only dropped ones refer to
+        kept_refs = set().union(*(refs[mid] for mid in state if mid not in drop)) if state else set()
+        dropped_refs = set().union(*(refs[mid] for mid in drop)) if drop else set()
+        more = {mid for mid in dropped_refs - kept_refs if mid in state and mid not in drop}
+        if not more:
+            break
+        drop |= more
+    return {mid: m for mid, m in state.items() if mid not in drop}
+
+
+def _install_widget_state_filter() -> None:
+    """Filter the widget state myst-nb embeds in a page through :func:`page_widget_state`."""
+    from myst_nb.core import render
+
+    original = render.NbElementRenderer.render_nb_finalise
+    if getattr(original, "_offline_assets", False):
+        return
+
+    def render_nb_finalise(self, metadata: dict) -> None:
+        widgets = metadata.get("widgets") or {}
+        mime = widgets.get(render.WIDGET_STATE_MIMETYPE) or {}
+        if mime.get("state"):
+            mime = {**mime, "state": page_widget_state(mime["state"])}
+            metadata = {**metadata, "widgets": {**widgets, render.WIDGET_STATE_MIMETYPE: mime}}
+        return original(self, metadata)
+
+    render_nb_finalise._offline_assets = True  # type: ignore[attr-defined]
+    render.NbElementRenderer.render_nb_finalise = render_nb_finalise
 
 
 def _install_mime_renderer() -> None:
@@ -191,6 +265,7 @@ def _copy_assets(app: Sphinx) -> None:
         shutil.copytree(
             VENDOR_SRC, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*NOT_SERVED)
         )
+    shutil.copyfile(BOOK_CSS_SRC, Path(app.outdir) / "_static" / BOOK_CSS)
     plotly_js = resources.files("plotly") / "package_data" / "plotly.min.js"
     with resources.as_file(plotly_js) as src:
         target = dest / "plotly.min.js"
@@ -211,6 +286,8 @@ def _widget_pages_shim(app: Sphinx, pagename: str, *args: Any) -> None:
 def setup(app: Sphinx) -> dict[str, Any]:
     app.setup_extension("myst_nb")
     _install_mime_renderer()
+    _install_widget_state_filter()
     app.connect("builder-inited", _copy_assets)
+    app.add_css_file(BOOK_CSS)
     app.connect("html-page-context", _widget_pages_shim)
     return {"version": __version__, "parallel_read_safe": True, "parallel_write_safe": True}
