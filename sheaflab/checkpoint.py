@@ -268,7 +268,9 @@ def load_trainer(cls, path, dims=None, head=None):
     kind = r.field("trainer", str, "trainer class")
     base = next((c.__name__ for c in cls.__mro__ if c.__name__ in TRAINERS), None)
     if kind != base:
-        raise r.error(f"holds a {kind}, not a {base}: load it with {kind}.load")
+        article = {"SGDTrainer": "an"}
+        raise r.error(f"holds {article.get(kind, 'a')} {kind}, not {article.get(base, 'a')} {base}: "
+                      f"load it with {kind}.load")
     sheaf = r.network(dims, head)
     L = sheaf.depth
     hyper = r.field("hyper", dict, "hyperparameters")

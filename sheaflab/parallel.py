@@ -256,8 +256,8 @@ def _dask_client():
 
 def _give_up(what: str, tries: int, timeout: float, cause: BaseException | None):
     raise WorkersLost(
-        f"fast_phase: {what}, after {tries} re-submissions (retries={tries}, timeout={timeout:g} s "
-        "without progress). Nothing of this batch was applied: a trainer is left at its last "
+        f"fast_phase: {what}; gave up after {tries} re-submissions (retries={tries}; a stall counts "
+        f"after timeout={timeout:g} s without progress). Nothing of this batch was applied: a trainer is left at its last "
         "completed epoch and calling fit again resumes from there. Check the cluster's workers, "
         "or raise sheaflab.parallel.RETRIES / TIMEOUT") from cause
 
@@ -297,8 +297,8 @@ def _run_dask(client, specs: list, timeout: float, retries: int) -> list:
                 if fut.status == "finished":
                     results[i] = fut.result()
                     del pending[i]
-                elif fut.status == "cancelled":
-                    resubmit(i, "its future was cancelled", None)
+                elif fut.status in ("cancelled", "lost"):
+                    resubmit(i, f"its future was {fut.status}", None)
                 elif fut.status == "error":
                     exc = fut.exception()
                     if not isinstance(exc, lost):

@@ -36,6 +36,7 @@ from ._alloc import tune_allocator
 from ._checks import choice, instance, moved, n_jobs as check_n_jobs, positive
 from .augment import add_reluctance_gradients
 from .backprop import backprop_sums
+from .checkpoint import load_trainer, save_trainer
 from .optim import make_optimizer
 from .parallel import BatchStats, fast_phase
 from .direct import scalar_case
@@ -301,7 +302,6 @@ class _Trainer:
         weights and head, optimizer state, RNG state, History and (sheaf trainer) warm-start
         cochains and the hyperparameters. ``type(self).load(path)`` continues bit for bit. The
         format is documented in :mod:`sheaflab.checkpoint`. Returns the path."""
-        from .checkpoint import save_trainer
         return save_trainer(self, path)
 
     @classmethod
@@ -311,7 +311,6 @@ class _Trainer:
         a file of another network, of the other trainer, another format version, or one that is
         truncated or corrupt raises :class:`sheaflab.checkpoint.CheckpointError` (a ValueError)
         saying what is wrong. ``n_jobs`` and ``progress`` are plain attributes to change after."""
-        from .checkpoint import load_trainer
         return load_trainer(cls, path, dims, head)
 
     def _residual(self, total: BatchStats) -> float:

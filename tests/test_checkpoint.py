@@ -262,7 +262,7 @@ def test_other_version_kind_and_trainer(saved, tmp_path):
     v2 = _rewrite(saved, tmp_path / "v2.npz", version=np.array(2))
     with pytest.raises(CheckpointError, match="v2.npz is format version 2; this sheaflab reads version 1"):
         sheaflab.SheafTrainer.load(v2)
-    with pytest.raises(CheckpointError, match="holds a SheafTrainer, not a SGDTrainer: load it with "
+    with pytest.raises(CheckpointError, match="holds a SheafTrainer, not an SGDTrainer: load it with "
                                               "SheafTrainer.load"):
         sheaflab.SGDTrainer.load(saved)
     weights = sheaflab.NeuralSheaf.random([2, 3, 1]).save(tmp_path / "w.npz")
