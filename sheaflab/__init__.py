@@ -5,13 +5,14 @@ example's cochain to equilibrium (:func:`equilibrium`); the slow phase moves eac
 edge-local rule (:func:`local_gradients`); :class:`SheafTrainer` runs the two in turn (Algorithm 4)
 and :class:`SGDTrainer` is the backprop baseline.
 
-Importing the package needs only numpy and tqdm and changes nothing process-wide. The figures and
+Importing the package needs only numpy, scipy and tqdm and changes nothing process-wide. The figures and
 widgets (``from sheaflab import figures, widgets``) need the ``viz`` extra (plotly, ipywidgets).
 """
 
-from . import augment, datasets, measure, spectral  # noqa: F401
+from . import augment, closed_form, comparison, datasets, heads, measure, spectral  # noqa: F401
 from ._alloc import tune_allocator
 from .backprop import backprop_gradients
+from .checkpoint import CheckpointError
 from .direct import region_minimizer
 from .dynamics import JointFlow, JointHistory, Trajectory, euler_step, flow_velocity
 from .local_rule import local_gradients
@@ -19,6 +20,7 @@ from .sheaf import Cochain, Discords, Edge, NeuralSheaf, flatten
 from .solve import Equilibrium, equilibrium, residual
 from .train import History, SGDTrainer, SheafTrainer, TrainingDiverged
 from . import experiments, parallel  # noqa: E402,F401
+from .parallel import WorkersLost  # noqa: E402
 
 __version__ = "0.2.0"
 
@@ -27,7 +29,9 @@ __all__ = [
     "Equilibrium", "Trajectory", "equilibrium", "residual", "region_minimizer",
     "local_gradients", "backprop_gradients", "flow_velocity", "euler_step",
     "History", "JointFlow", "JointHistory", "SGDTrainer", "SheafTrainer", "TrainingDiverged",
-    "tune_allocator", "augment", "datasets", "experiments", "measure", "parallel", "spectral",
+    "CheckpointError", "WorkersLost",
+    "tune_allocator", "augment", "closed_form", "comparison", "datasets", "experiments", "heads", "measure",
+    "parallel", "spectral",
 ]
 
 

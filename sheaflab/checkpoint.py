@@ -272,7 +272,6 @@ def load_trainer(cls, path, dims=None, head=None):
         raise r.error(f"holds {article.get(kind, 'a')} {kind}, not {article.get(base, 'a')} {base}: "
                       f"load it with {kind}.load")
     sheaf = r.network(dims, head)
-    L = sheaf.depth
     hyper = r.field("hyper", dict, "hyperparameters")
     try:
         trainer = cls(sheaf, **hyper)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
@@ -297,7 +298,7 @@ class _Trainer:
                 "l2": self.l2, "seed": None if self.seed is None else int(self.seed),
                 "progress": self.progress}
 
-    def save(self, path) -> "Path":
+    def save(self, path) -> Path:
         """Write the whole training state to ``path`` (a ``.npz`` file, written atomically): the
         weights and head, optimizer state, RNG state, History and (sheaf trainer) warm-start
         cochains and the hyperparameters. ``type(self).load(path)`` continues bit for bit. The

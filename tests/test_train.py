@@ -351,7 +351,6 @@ def test_warm_starts_use_each_examples_previous_equilibrium(monkeypatch, batch_s
         eq = sheaflab.equilibrium(sheaf, X, Y)
         np.testing.assert_allclose(stored[1][0], eq.a[0], atol=1e-9)
     del inits[:]
-    order = np.random.default_rng(1)
     tr.fit(X, Y, epochs=1)
     # second epoch: each batch starts from its rows' stored equilibria
     starts = np.concatenate([i.x for i in inits])
