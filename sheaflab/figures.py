@@ -226,8 +226,8 @@ def epoch_ratio_figure(targets, curves: dict, marks: dict | None = None) -> go.F
                       annotation_text=label, annotation_position="top")
     fig.update_xaxes(type="log", autorange="reversed", title="training-MSE target (harder to the right)")
     fig.update_yaxes(title="epochs to target, sheaf / SGD", rangemode="tozero")
-    _style(fig, "The epoch ratio depends on the target", height=420,
-           legend=LEGEND_BELOW, margin=dict(b=110))
+    _style(fig, "The epoch ratio depends on the target", height=440,
+           legend={**LEGEND_BELOW, "y": -0.3}, margin=dict(b=130))
     return fig
 
 

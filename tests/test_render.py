@@ -1032,3 +1032,252 @@ def test_figures_follow_the_colour_mode(browser, site, built_book):
     assert seen["light"]["mode"] == "light" and seen["dark"]["mode"] == "dark", seen
     assert seen["light"]["filters"] and all(f == "none" for f in seen["light"]["filters"])
     assert all("invert" in f for f in seen["dark"]["filters"]), seen["dark"]["filters"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The student's path: Lab 12 in JupyterLab, in the same headless Chromium
+
+STUDENT_LAB = "labs/lab12_sheaf_trainer.ipynb"
+#: The TODO filled through the notebook, and a correct answer to it.
+STUDENT_TODO_CELL = "lab12-28"
+STUDENT_ANSWER = '''def epochs_to_target(curve, target):
+    """First 1-based epoch with curve[epoch - 1] <= target, or None."""
+    hits = np.flatnonzero(np.asarray(curve) <= target)
+    return int(hits[0]) + 1 if hits.size else None'''
+LAB_START_TIMEOUT = 90  # seconds for JupyterLab to answer and its kernel to start
+RUN_ALL_TIMEOUT = 180  # seconds for "run all" (about 30 s measured)
+#: Where the student test writes its numbers (run-all time, figures, verdicts, slider).
+STUDENT_REPORT = ARTIFACTS / "student.json"
+
+LAB_PANEL = "window.jupyterapp && jupyterapp.shell.currentWidget"
+LAB_STATE = r"""
+(() => {
+  const panel = jupyterapp.shell.currentWidget;
+  if (!panel || !panel.content || !panel.sessionContext) return {ready: false};
+  const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+  const cells = panel.content.widgets.filter(c => c.model.type === 'code');
+  const outs = [];
+  for (const c of cells)
+    for (let k = 0; k < c.model.outputs.length; k++) outs.push(c.model.outputs.get(k));
+  const has = (o, mime) => Object.prototype.hasOwnProperty.call(o.data, mime);
+  const text = o => String(o.data['application/vnd.jupyter.stdout'] || o.data['text/plain'] || '');
+  const FIG = 'application/vnd.plotly.v1+json', LIVE = 'application/vnd.jupyter.widget-view+json';
+  return {
+    ready: panel.context.isReady && !!kernel,
+    kernel: kernel ? kernel.status : null,
+    code_cells: cells.length,
+    executed: cells.filter(c => typeof c.model.executionCount === 'number').length,
+    running: cells.filter(c => { const p = c.node.querySelector('.jp-InputPrompt');
+                                 return p && p.textContent.includes('*'); }).length,
+    errors: outs.filter(o => o.type === 'error').map(o => {
+      const e = o.data['application/vnd.jupyter.error'] || {}; return `${e.ename}: ${e.evalue}`; }),
+    figure_outputs: outs.filter(o => has(o, FIG) || has(o, LIVE)).length,
+    live_outputs: outs.filter(o => has(o, LIVE)).length,
+    drawn: [...document.querySelectorAll('.jp-OutputArea-output .js-plotly-plot')]
+             .filter(p => p.querySelector('svg.main-svg')).length,
+    verdicts: outs.map(text).join('\n').match(/\[(correct|wrong|not implemented yet)\]/g) || [],
+  };
+})()
+"""
+
+
+#: Scrolls to every cell with a figure output and waits (up to 10 s each) for plotly to draw it;
+#: resolves to the number of figures drawn.
+SCROLL_AND_COUNT = r"""
+(async () => {
+  const FIG = 'application/vnd.plotly.v1+json', LIVE = 'application/vnd.jupyter.widget-view+json';
+  const nb = jupyterapp.shell.currentWidget.content;
+  let drawn = 0;
+  for (let i = 0; i < nb.widgets.length; i++) {
+    const c = nb.widgets[i];
+    if (c.model.type !== 'code') continue;
+    let figs = 0;
+    for (let k = 0; k < c.model.outputs.length; k++) {
+      const d = c.model.outputs.get(k).data;
+      if (FIG in d || LIVE in d) figs++;
+    }
+    if (!figs) continue;
+    if (nb.scrollToItem) await nb.scrollToItem(i, 'center'); else c.node.scrollIntoView({block: 'center'});
+    const until = Date.now() + 10000;
+    let here = 0;
+    while (Date.now() < until) {
+      here = [...c.node.querySelectorAll('.js-plotly-plot')].filter(p => p.querySelector('svg.main-svg')).length;
+      if (here >= figs) break;
+      await new Promise(r => setTimeout(r, 200));
+    }
+    drawn += Math.min(here, figs);
+  }
+  return drawn;
+})()
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def jupyterlab(tmp_path_factory):
+    """JupyterLab on 127.0.0.1 serving a copy of the student notebook (the test edits it), with
+    every cell rendered (windowing off: JupyterLab 4 otherwise detaches cells off screen)."""
+    root = tmp_path_factory.mktemp("student")
+    shutil.copy2(ROOT / STUDENT_LAB, root / "lab12.ipynb")
+    settings = root / ".settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    port, token = _free_port(), os.urandom(16).hex()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+           "JUPYTERLAB_SETTINGS_DIR": str(root / ".settings"), "JUPYTER_RUNTIME_DIR": str(root / ".runtime")}
+    jupyter = Path(sys.executable).with_name("jupyter")
+    log = (ARTIFACTS / "jupyterlab.log").open("w")
+    proc = subprocess.Popen(
+        [str(jupyter) if jupyter.exists() else "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
+         f"--port={port}", f"--IdentityProvider.token={token}", "--LabApp.expose_app_in_browser=True",
+         f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0", "--allow-root"],
+        cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    import urllib.request
+
+    deadline = time.monotonic() + LAB_START_TIMEOUT
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"JupyterLab did not start; log: {ARTIFACTS / 'jupyterlab.log'}")
+        time.sleep(0.5)
+    yield {"url": f"{base}/lab/tree/lab12.ipynb?token={token}", "root": root}
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)  # the process group started for this server only
+        proc.wait()
+    log.close()
+
+
+def _lab_wait(browser: Browser, session: str, expression: str, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = browser.evaluate(session, expression, timeout=120)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            state = browser.evaluate(session, LAB_STATE, timeout=120)
+            state = {k: v for k, v in state.items() if k != "verdicts"} if state else state
+            _lab_shot(browser, session, "student-timeout.png")
+            pytest.fail(f"JupyterLab: timed out after {timeout:.0f} s waiting for {what}; "
+                        f"notebook state: {state}")
+        time.sleep(0.5)
+
+
+def _lab_shot(browser: Browser, session: str, name: str) -> None:
+    png = browser.call("Page.captureScreenshot", {"format": "png"}, session=session, timeout=60)["data"]
+    (ARTIFACTS / name).write_bytes(base64.b64decode(png))
+
+
+def test_student_runs_lab12_in_jupyterlab(browser, jupyterlab):
+    """A student opens Lab 12 in JupyterLab and runs all: no cell errors, every figure draws, each
+    TODO check prints a verdict; a live slider re-runs the model and changes the figure's data;
+    filling one TODO with a correct answer through the notebook prints [correct]."""
+    report = {}
+    session = browser.new_page()
+    started = time.monotonic()
+    browser.call("Page.navigate", {"url": jupyterlab["url"]}, session=session)
+    _lab_wait(browser, session, f"!!({LAB_PANEL}) && ({LAB_STATE}).ready && ({LAB_STATE}).kernel === 'idle'",
+              LAB_START_TIMEOUT, "the notebook and an idle kernel")
+    report["open_s"] = round(time.monotonic() - started, 1)
+
+    t0 = time.monotonic()
+    # not awaited: the command's promise settles only when every cell has run
+    browser.evaluate(session, "(jupyterapp.commands.execute('notebook:run-all-cells'), true)")
+    state = _lab_wait(browser, session, f"""(() => {{ const s = {LAB_STATE};
+        return s.kernel === 'idle' && s.running === 0 && s.executed === s.code_cells ? s : null; }})()""",
+                      RUN_ALL_TIMEOUT, "run all to finish")
+    report["run_all_s"] = round(time.monotonic() - t0, 1)
+    # JupyterLab draws only the cells near the view: scroll to each figure and wait for it
+    state["drawn"] = browser.evaluate(session, SCROLL_AND_COUNT, timeout=180)
+    report.update({k: state[k] for k in ("code_cells", "figure_outputs", "live_outputs", "drawn")})
+    report["verdicts"] = len(state["verdicts"])
+    _lab_shot(browser, session, "student-run-all.png")
+    assert not state["errors"], f"cells show errors after run all: {state['errors']}"
+    checks = sum("labcheck.check_" in c.source
+                 for c in json_cells(ROOT / STUDENT_LAB) if c.cell_type == "code")
+    assert len(state["verdicts"]) == checks, (state["verdicts"], checks)
+    assert all(v == "[not implemented yet]" for v in state["verdicts"]), state["verdicts"]
+    assert state["figure_outputs"] >= 3 and state["live_outputs"] >= 3, state
+    assert state["drawn"] >= state["figure_outputs"]
+
+    # a live slider: the timescale diagram's eps, one step to the right, re-runs the joint flow
+    find = r"""(() => {
+      const label = [...document.querySelectorAll('.widget-slider .widget-label')]
+                      .find(l => l.textContent.startsWith('ε'));
+      if (!label) return null;
+      const area = label.closest('.jp-OutputArea-output');
+      const plot = area && area.querySelector('.js-plotly-plot');
+      const handle = label.closest('.widget-slider').querySelector('.noUi-handle');
+      return plot && handle ? true : null; })()"""
+    _lab_wait(browser, session, find, 30, "the live timescale diagram's ε slider")
+    data = r"""(() => {
+      const label = [...document.querySelectorAll('.widget-slider .widget-label')]
+                      .find(l => l.textContent.startsWith('ε'));
+      const plot = label.closest('.jp-OutputArea-output').querySelector('.js-plotly-plot');
+      return JSON.stringify(plot.data.map(t => [t.x, t.y]));
+    })()"""
+    before = browser.evaluate(session, data)
+    browser.evaluate(session, r"""(() => {
+      const label = [...document.querySelectorAll('.widget-slider .widget-label')]
+                      .find(l => l.textContent.startsWith('ε'));
+      const handle = label.closest('.widget-slider').querySelector('.noUi-handle');
+      handle.scrollIntoView({block: 'center'}); handle.focus(); return true; })()""")
+    moved = time.monotonic()
+    for kind in ("keyDown", "keyUp"):
+        browser.call("Input.dispatchKeyEvent", {"type": kind, "key": "ArrowRight", "code": "ArrowRight",
+                                                "windowsVirtualKeyCode": 39}, session=session)
+    _lab_wait(browser, session, f"({data}) !== {json.dumps(before)}", 60,
+              "the figure's data to change after the slider moved")
+    report["slider_update_s"] = round(time.monotonic() - moved, 1)
+    _lab_shot(browser, session, "student-live-widget.png")
+
+    # fill TODO 4 through the notebook and re-run it and its check
+    filled = browser.evaluate(session, f"""(() => {{
+      const nb = jupyterapp.shell.currentWidget.content;
+      const i = nb.widgets.findIndex(c => c.model.id === {json.dumps(STUDENT_TODO_CELL)});
+      if (i < 0) return -1;
+      nb.widgets[i].model.sharedModel.setSource({json.dumps(STUDENT_ANSWER)});
+      nb.activeCellIndex = i;
+      return i; }})()""")
+    assert filled >= 0, f"cell {STUDENT_TODO_CELL} not found"
+    for _ in range(2):  # the answer, then its check
+        browser.evaluate(session, "jupyterapp.commands.execute('notebook:run-cell-and-select-next')"
+                                  ".then(() => true)", timeout=120)
+    verdict = _lab_wait(browser, session, f"""(() => {{
+      const nb = jupyterapp.shell.currentWidget.content;
+      const outs = nb.widgets[{filled} + 1].model.outputs;
+      let text = '';
+      for (let k = 0; k < outs.length; k++)
+        text += String(outs.get(k).data['application/vnd.jupyter.stdout'] || '');
+      const m = text.match(/\\[(correct|wrong|not implemented yet)\\]/);
+      return m && !text.includes('not implemented yet') ? m[0] : null; }})()""", 30, "the TODO's verdict")
+    report["filled_todo_verdict"] = verdict
+    report["total_s"] = round(time.monotonic() - started, 1)
+    browser.close_page(session)
+    STUDENT_REPORT.write_text(json.dumps(report, indent=1))
+    print("student test:", report)
+    assert verdict == "[correct]", verdict
+    assert report["run_all_s"] < 60, f"run all took {report['run_all_s']} s"
+
+
+def json_cells(path: Path) -> list:
+    import nbformat
+
+    return nbformat.read(path, as_version=4).cells
