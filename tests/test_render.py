@@ -1185,10 +1185,13 @@ def _lab_shot(browser: Browser, session: str, name: str) -> None:
     (ARTIFACTS / name).write_bytes(base64.b64decode(png))
 
 
-def test_student_runs_lab12_in_jupyterlab(browser, jupyterlab):
+def test_student_runs_lab12_in_jupyterlab(built_book, browser, jupyterlab):
     """A student opens Lab 12 in JupyterLab and runs all: no cell errors, every figure draws, each
     TODO check prints a verdict; a live slider re-runs the model and changes the figure's data;
-    filling one TODO with a correct answer through the notebook prints [correct]."""
+    filling one TODO with a correct answer through the notebook prints [correct].
+
+    (It asks for the built book only to run after the notebooks and the build, not next to them:
+    its kernel would slow the notebooks' timed cells down.)"""
     report = {}
     session = browser.new_page()
     started = time.monotonic()
