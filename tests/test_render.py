@@ -960,7 +960,22 @@ def laid_out(browser, site, built_book):
     return get
 
 
-LAYOUT_COUNTS: dict[str, dict] = {}
+#: What the layout tests measured, page by page and width by width (figures checked, overlaps,
+#: texts cut, code cells wider than their box, printed outputs that scroll).
+LAYOUT_REPORT = ARTIFACTS / "layout.json"
+
+
+def _record_layout(key: str, **numbers) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    try:
+        report = json.loads(LAYOUT_REPORT.read_text())
+    except (FileNotFoundError, ValueError):
+        report = {}
+    built = BUILD_OK.stat().st_mtime if BUILD_OK.exists() else None
+    if report.get("_built") != built:  # numbers from an earlier build: start afresh
+        report = {"_built": built}
+    report.setdefault(key, {}).update(numbers)
+    LAYOUT_REPORT.write_text(json.dumps(report, indent=1, sort_keys=True))
 
 
 @pytest.mark.parametrize("width", list(WIDTHS))
@@ -974,7 +989,7 @@ def test_figure_layout(laid_out, page, width):
     assert len(figs) == got["figures"], "a figure was not measured"
     overlaps = [f"figure {f['index']}: {o}" for f in figs for o in f["overlaps"]]
     cut = [f"figure {f['index']}: {c}" for f in figs for c in f["cut"]]
-    LAYOUT_COUNTS[f"{page} @ {width}"] = {"figures": len(figs), "overlaps": len(overlaps), "cut": len(cut)}
+    _record_layout(f"{page} @ {WIDTHS[width]} px", figures=len(figs), overlaps=len(overlaps), cut=len(cut))
     print(f"{page} at {WIDTHS[width]} px: {len(figs)} figures checked, {len(overlaps)} overlaps, "
           f"{len(cut)} texts cut at the edge")
     assert not overlaps, f"{page} at {WIDTHS[width]} px:\n" + "\n".join(overlaps)
@@ -987,6 +1002,8 @@ def test_code_cells_fit(laid_out, page, width):
     """No code cell scrolls sideways: each input's content fits its box. (Printed outputs, tables
     among them, may scroll; they are counted in the test output.)"""
     code = laid_out(page, width)["code"]
+    _record_layout(f"{page} @ {WIDTHS[width]} px", code_cells=code["inputs"],
+                   wide_code_cells=len(code["wide_inputs"]), scrolling_outputs=len(code["wide_outputs"]))
     print(f"{page} at {WIDTHS[width]} px: {code['inputs']} code cells, {len(code['wide_inputs'])} wider "
           f"than their box; {len(code['wide_outputs'])} printed outputs scroll sideways")
     assert not code["wide_inputs"], (f"{page} at {WIDTHS[width]} px, code cells wider than their box:\n"
@@ -1185,11 +1202,16 @@ def _lab_shot(browser: Browser, session: str, name: str) -> None:
     (ARTIFACTS / name).write_bytes(base64.b64decode(png))
 
 
-def test_student_runs_lab12_in_jupyterlab(browser, jupyterlab):
+def test_student_runs_lab12_in_jupyterlab(built_book, browser, jupyterlab):
     """A student opens Lab 12 in JupyterLab and runs all: no cell errors, every figure draws, each
     TODO check prints a verdict; a live slider re-runs the model and changes the figure's data;
-    filling one TODO with a correct answer through the notebook prints [correct]."""
+    filling one TODO with a correct answer through the notebook prints [correct].
+
+    (It asks for the built book only to run after the notebooks and the build, not next to them:
+    its kernel would slow the notebooks' timed cells down.)"""
     report = {}
+    for old in ARTIFACTS.glob("student*"):
+        old.unlink()
     session = browser.new_page()
     started = time.monotonic()
     browser.call("Page.navigate", {"url": jupyterlab["url"]}, session=session)
