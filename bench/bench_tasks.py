@@ -27,16 +27,11 @@ from sheaflab.datasets import TASK_SPECS, task_split
 AUTHORS = {"circle": (0.0262, 43.7), "blobs": (0.146, 56.5)}
 
 
-def interval(cell, name, fmt="{:.2f}"):
-    med, lo, hi = cell.summary(name)
-    return (fmt + " [" + fmt + ", " + fmt + "]").format(med, lo, hi)
-
-
 def row(c):
-    acc = interval(c, "accuracy_gap", "{:.1f}") if TASK_SPECS[c.task].kind == "classification" else "-"
+    acc = c.interval("accuracy_gap", "{:.1f}") if TASK_SPECS[c.task].kind == "classification" else "-"
     return (f"{c.task:11}{str(list(c.dims)):19}{c.protocol:7}{f'{c.lr_sheaf:g}/{c.lr_sgd:g}':>12}"
-            f"{interval(c, 'loss_ratio'):>21}{acc:>22}{np.median(c.values('epoch_ratio')):>8.2f}"
-            f"{interval(c, 'time_ratio', '{:.1f}'):>22}")
+            f"{c.interval('loss_ratio'):>21}{acc:>22}{np.median(c.values('epoch_ratio')):>8.2f}"
+            f"{c.interval('time_ratio', '{:.1f}'):>22}")
 
 
 HEADER = (f"{'task':11}{'network':19}{'proto':7}{'lr sh/SGD':>12}{'test loss ratio':>21}"

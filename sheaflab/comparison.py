@@ -162,6 +162,11 @@ class Cell:
         """``(median, low, high)`` of a per-seed property with its bootstrap interval."""
         return median_ci(self.values(name), confidence)
 
+    def interval(self, name: str, fmt: str = "{:.2f}") -> str:
+        """``"median [low, high]"`` of a per-seed property, each number formatted with ``fmt``."""
+        med, lo, hi = self.summary(name)
+        return f"{fmt.format(med)} [{fmt.format(lo)}, {fmt.format(hi)}]"
+
     def test_losses(self, trainer: str) -> np.ndarray:
         return np.array([getattr(p, trainer).test_loss for p in self.pairs])
 

@@ -36,6 +36,7 @@ def test_compare_collects_a_cell():
     assert len(cell.pairs) == 3 and cell.lr_sheaf == cell.lr_sgd == 0.01
     med, lo, hi = cell.summary("loss_ratio")
     assert lo <= med <= hi
+    assert cell.interval("loss_ratio", "{:.3f}") == f"{med:.3f} [{lo:.3f}, {hi:.3f}]"
     np.testing.assert_allclose(cell.values("loss_ratio"), cell.test_losses("sheaf") / cell.test_losses("sgd"))
 
 

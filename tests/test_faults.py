@@ -79,7 +79,6 @@ def test_an_interrupted_fit_resumes_to_the_uninterrupted_result(which, point, k,
     straight.fit(X, Y, epochs=EPOCHS, X_val=Xv, Y_val=Yv)
 
     tr = _trainer(Trainer, sheaf)
-    steps = {}
     with monkeypatch.context() as m:
         if point.startswith("fast_phase"):
             m.setattr(train_module, "fast_phase", Boom(train_module.fast_phase, k, after="after" in point))
@@ -179,15 +178,21 @@ def test_only_lost_workers_are_retried():
     assert issubclass(TerminatedWorkerError, lost)
 
 
-@pytest.mark.parametrize("exc", [FloatingPointError, ValueError, TypeError])
-def test_errors_of_the_data_are_raised_at_once_not_retried(exc, deep, monkeypatch, caplog):
-    sheaf, X, Y = deep
+def _failing_chunks(monkeypatch, error):
+    """Make every fast-phase chunk raise ``error``; returns the list that counts the calls."""
     calls = []
 
     def broken(*args):
         calls.append(1)
-        raise exc("non-finite values in the cochain")
+        raise error
     monkeypatch.setattr(parallel, "_stats", broken)
+    return calls
+
+
+@pytest.mark.parametrize("exc", [FloatingPointError, ValueError, TypeError])
+def test_errors_of_the_data_are_raised_at_once_not_retried(exc, deep, monkeypatch, caplog):
+    sheaf, X, Y = deep
+    calls = _failing_chunks(monkeypatch, exc("non-finite values in the cochain"))
     with caplog.at_level(logging.WARNING, "sheaflab.parallel"), \
             joblib.parallel_config(backend="threading"), pytest.raises(exc, match="non-finite"):
         fast_phase(sheaf, X, Y, n_jobs=2, chunk_size=10)
@@ -362,12 +367,7 @@ def test_a_stall_is_bounded_by_the_timeout(threads_client, deep, monkeypatch, ca
 @needs_distributed
 def test_dask_errors_of_the_data_are_not_retried(threads_client, deep, monkeypatch, caplog):
     sheaf, X, Y = deep
-    calls = []
-
-    def broken(*args):
-        calls.append(1)
-        raise FloatingPointError("overflow in the region solve")
-    monkeypatch.setattr(parallel, "_stats", broken)
+    calls = _failing_chunks(monkeypatch, FloatingPointError("overflow in the region solve"))
     with joblib.parallel_config(backend="dask"), caplog.at_level(logging.WARNING, "sheaflab.parallel"), \
             pytest.raises(FloatingPointError, match="overflow"):
         fast_phase(sheaf, X, Y, n_jobs=2, chunk_size=20)
