@@ -287,8 +287,10 @@ def one_hidden_sigmoid(sheaf, X, Y, max_iter, tol: float = 1e-13):
     pos = u > 0
     w2 = w * w
     base, wu = 1.0 + w2.sum(), w * u
-    r = np.zeros(B)
-    lo, hi = np.full(B, -np.inf), np.full(B, np.inf)
+    # sigmoid(z_2) lies in (0, 1), so h(-y) < 0 < h(1 - y): the root is bracketed from the start
+    lo, hi = -y.astype(np.float64), 1.0 - y
+    r = np.clip(np.zeros(B), lo, hi)
+    h_prev = np.full(B, np.inf)
     iters = np.zeros(B, dtype=np.int64)
     converged = np.zeros(B, dtype=bool)
     rows = np.arange(B)
@@ -306,9 +308,11 @@ def one_hidden_sigmoid(sheaf, X, Y, max_iter, tol: float = 1e-13):
         hi[rows] = np.where(h > 0, np.minimum(hi[rows], rr), hi[rows])
         step = rr - h / (1.0 + (base + actf @ w2) * p * (1.0 - p))
         lo_r, hi_r = lo[rows], hi[rows]
-        inside = (step > lo_r) & (step < hi_r)
-        mid = np.where(np.isfinite(lo_r) & np.isfinite(hi_r), 0.5 * (lo_r + hi_r), step)
-        r[rows] = np.where(done, rr, np.where(inside, step, mid))
+        # Newton where it lands inside the bracket and |h| at least halved on the last step;
+        # bisection otherwise (on a saturated sigmoid Newton can bounce between the bracket ends)
+        newton = (step > lo_r) & (step < hi_r) & (np.abs(h) <= 0.5 * h_prev[rows])
+        r[rows] = np.where(done, rr, np.where(newton, step, 0.5 * (lo_r + hi_r)))
+        h_prev[rows] = np.abs(h)
         rows = rows[~done]
         if rows.size == 0:
             break

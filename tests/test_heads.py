@@ -193,3 +193,26 @@ def test_scalar_sigmoid_solve_equals_the_walk(dims, bias, scale):
     np.testing.assert_array_equal(eq.cochain.z[0][eq.kinks[0]], 0.0)
     _, _, _, converged, iters, _ = one_hidden_sigmoid(sheaf, X, Y, max_iter=1)
     assert not converged.all() and iters.max() == 1          # honest when capped
+
+
+@pytest.mark.parametrize("dims, scale", [([2, 4, 1], 4.0), ([2, 25, 1], 4.0), ([2, 25, 1], 2.0)])
+def test_scalar_sigmoid_solve_converges_on_a_saturated_head(dims, scale):
+    """Large weights saturate the sigmoid; the safeguarded Newton iteration must still converge.
+
+    Plain Newton inside the bracket used to bounce between its ends there and run out of
+    iterations (11 of 2000 examples for [2, 4, 1] at scale 4); with bisection whenever |h| fails to
+    halve, every example converges well within the cap and matches the walk's minimiser."""
+    from sheaflab.direct import one_hidden_sigmoid, walk
+    from sheaflab.sheaf import Cochain
+    rng = np.random.default_rng(7)
+    sheaf = sheaflab.NeuralSheaf.random(dims, seed=2, head="sigmoid", scale=scale)
+    for b in sheaf.biases:
+        b[:] = rng.normal(0.0, 1.0, b.shape)
+    X = rng.normal(size=(2000, dims[0]))
+    Y = rng.integers(0, 2, (2000, 1)).astype(float)
+    z, a, _, converged, iters, _ = one_hidden_sigmoid(sheaf, X, Y, max_iter=100)
+    assert converged.all() and iters.max() <= 60
+    zw, aw, _, conv_w, _ = walk(sheaf, X, Y, sheaf.forward_cochain(X, Y), 1e-12, 100)
+    assert conv_w.all()
+    np.testing.assert_allclose(sheaf.energy(Cochain(X, z, a, Y.copy())),
+                               sheaf.energy(Cochain(X, zw, aw, Y.copy())), rtol=1e-9, atol=1e-12)
