@@ -3,8 +3,10 @@
 The book, the labs and the widgets call these; :mod:`sheaflab.figures` and :mod:`sheaflab.widgets`
 only draw their results.
 
+* :func:`motivating_problem` is the chapter's running example (:class:`Problem`), for a seed, and
+  :func:`train_both` trains the sheaf trainer and SGD on it from one initialisation;
 * :func:`fit_until` trains until a target MSE (or a cap) and returns the epoch count;
-* :func:`slowdown_study` sets the epoch-count slowdown of Algorithm 4 against the
+* :func:`slowdown_study` (with steps from :func:`calibrated_lr`) sets the epoch-count slowdown of Algorithm 4 against the
   ``1 / lambda_min(L_free)`` prediction of Conjecture 5 (the source's rate heuristic), across
   configurations (:class:`SlowdownRow`); :func:`first_step_ratio` is a model-free candidate for it;
 * :func:`convergence_rate`, :func:`rate_vs_n_train` (:class:`RateRow`) and :func:`fit_inverse_n`
@@ -36,6 +38,38 @@ from .sheaf import NeuralSheaf, flatten
 from .solve import equilibrium
 from .spectral import Timescales, equilibrium_gaps
 from .train import SGDTrainer, SheafTrainer, TrainingDiverged
+
+
+class Problem(NamedTuple):
+    """A regression problem and a starting network: ``X`` (N, 2), ``Y`` (N, 1) for training,
+    ``X_test`` (N_test, 2), ``Y_test`` (N_test, 1), and the He-initialised ``init``."""
+
+    X: np.ndarray
+    Y: np.ndarray
+    X_test: np.ndarray
+    Y_test: np.ndarray
+    init: NeuralSheaf
+
+
+def motivating_problem(seed: int = 0, n_train: int = 200, n_test: int = 1000) -> Problem:
+    """The chapter's running example for ``seed``: the paraboloid with noise 0.02 on [-2, 2]^2,
+    ``n_train`` training points drawn with data seed ``2 seed``, ``n_test`` test points with
+    ``2 seed + 1``, and the ``[2, 30, 1]`` network with He initialisation seed ``seed``.
+    Seed 0 is the run of the chapter's motivating example; the other seeds repeat it."""
+    seed = positive(seed, "seed", integer=True, allow_zero=True)
+    X, Y = paraboloid(positive(n_train, "n_train", integer=True), noise=0.02, seed=2 * seed)
+    X_test, Y_test = paraboloid(positive(n_test, "n_test", integer=True), noise=0.02, seed=2 * seed + 1)
+    return Problem(X, Y, X_test, Y_test, NeuralSheaf.random([2, 30, 1], seed=seed))
+
+
+def train_both(init: NeuralSheaf, X, Y, optimizer: str, epochs: int, lr: float = 0.01, seed: int = 0,
+               X_val=None, Y_val=None) -> dict:
+    """Both trainers from the same initialisation ``init``, full batch, the same ``optimizer``
+    (``"sgd"`` or ``"adam"``) and step ``lr``, for ``epochs`` epochs: ``{"sheaf": History,
+    "sgd": History}`` (the sheaf trainer with its default exact fast phase)."""
+    return {name: Trainer(init, lr=lr, optimizer=optimizer, seed=seed, progress=False)
+            .fit(X, Y, epochs=epochs, X_val=X_val, Y_val=Y_val)
+            for name, Trainer in (("sheaf", SheafTrainer), ("sgd", SGDTrainer))}
 
 
 def fit_until(trainer, X, Y, target: float, max_epochs: int, chunk: int = 100) -> int | None:
@@ -90,8 +124,44 @@ class SlowdownRow:
         return getattr(self, field)
 
 
+def calibrated_lr(sheaf: NeuralSheaf, X, Y, target: float, sgd_epochs: int = 30, lr: float = 0.01,
+                  rounds: int = 10) -> float:
+    """A plain-gradient-descent step at which SGD, from ``sheaf``, reaches the training MSE ``target``
+    in about ``sgd_epochs`` epochs (from 2/3 to 4/3 of it).
+
+    Starting from ``lr``, each round trains SGD to the target and rescales the step by (epochs
+    taken / ``sgd_epochs``): with a small step the epoch count is inversely proportional to it. A
+    run that diverges quarters the step, one that needs more than ten times ``sgd_epochs`` grows it
+    tenfold. Returns the step of the round that came closest (in log epochs) if none lands in the
+    window within ``rounds`` rounds. X: (B, n_0), Y: (B, n_L).
+    """
+    target = positive(target, "target")
+    sgd_epochs = positive(sgd_epochs, "sgd_epochs", integer=True)
+    lr = positive(lr, "lr")
+    best = None
+    for _ in range(positive(rounds, "rounds", integer=True)):
+        try:
+            hit = fit_until(SGDTrainer(sheaf, lr=lr, optimizer="sgd", progress=False), X, Y, target,
+                            max_epochs=10 * sgd_epochs)
+        except TrainingDiverged:
+            lr *= 0.25
+            continue
+        if hit is None:
+            lr *= 10.0
+            continue
+        miss = abs(math.log(hit / sgd_epochs))
+        if best is None or miss < best[0]:
+            best = (miss, lr)
+        if 2 * sgd_epochs <= 3 * hit <= 4 * sgd_epochs:
+            return lr
+        lr *= hit / sgd_epochs
+    if best is None:
+        raise RuntimeError(f"no step reached the target MSE {target:g} with SGD in {rounds} rounds")
+    return best[1]
+
+
 def slowdown_study(configs, lr: float = 0.01, target_fraction: float = 0.25,
-                   max_epochs: int = 6000, noise: float = 0.02) -> list:
+                   max_epochs: int = 6000, noise: float = 0.02, sgd_epochs: int | None = None) -> list:
     """Epochs to a common target for plain gradient descent, sheaf trainer vs SGD, per configuration.
 
     configs : list of dicts with keys ``dims`` (e.g. [2, 30, 1]), ``scale`` (He-init std multiplier,
@@ -100,17 +170,23 @@ def slowdown_study(configs, lr: float = 0.01, target_fraction: float = 0.25,
         trainers need many epochs.
     Both trainers start from the same weights, run full batch with ``optimizer="sgd"`` and the same
     step, and stop at ``target_fraction`` times the initial training MSE.
+    sgd_epochs: if given, the step of every configuration without its own ``lr`` is
+    :func:`calibrated_lr`, the one at which SGD needs about that many epochs (a step tuned for one
+    seed can give another seed a thousand epochs or two).
     Returns one :class:`SlowdownRow` per configuration.
     """
     rows = []
     for cfg in configs:
         dims = list(cfg["dims"])
         scale, n, seed = cfg.get("scale", 1.0), cfg.get("n_train", 200), cfg.get("seed", 0)
-        step = positive(cfg.get("lr", lr), "lr")
         X, Y = paraboloid(n, noise=noise, seed=seed)
         sheaf = NeuralSheaf.random(dims, seed=seed, scale=scale)
         mse0 = sheaf.mse(X, Y)
         target = target_fraction * mse0
+        if "lr" in cfg or sgd_epochs is None:
+            step = positive(cfg.get("lr", lr), "lr")
+        else:
+            step = calibrated_lr(sheaf, X, Y, target, sgd_epochs, lr)
         sgd = fit_until(SGDTrainer(sheaf, lr=step, optimizer="sgd", seed=seed), X, Y, target, max_epochs)
         sh = fit_until(SheafTrainer(sheaf, lr=step, optimizer="sgd", seed=seed), X, Y, target, max_epochs)
         rows.append(SlowdownRow(dims, scale, n, seed, sheaf, X, Y,

@@ -66,6 +66,10 @@ PAGES = [
     "book/index.html",
     "book/background.html",
     "book/chapter.html",
+    "book/demonstrations.html",
+    "book/comparison.html",
+    "book/four_tasks.html",
+    "book/practice.html",
     "labs/lab12_sheaf_trainer.html",
     "labs/lab12_solutions.html",
     "labs/exercises.html",
@@ -1010,12 +1014,22 @@ def test_code_cells_fit(laid_out, page, width):
                                      + "\n".join(code["wide_inputs"]))
 
 
+#: The chapter's pages (book/chapter.ipynb and its sections in _toc.yml); each shows figures.
+CHAPTER_PAGES = ["book/chapter.html", "book/demonstrations.html", "book/comparison.html",
+                 "book/four_tasks.html"]
+
+
 def test_chapter_figures_are_numbered_and_captioned(laid_out):
-    """Every figure of the chapter sits in a numbered figure with a caption ("Fig. N ...")."""
-    figs = laid_out("book/chapter.html", "desktop")["figure_layout"]
-    assert figs
-    bare = [f["index"] for f in figs if not f["caption"] or not re.match(r"Fig\. \d+", f["caption"])]
-    assert not bare, f"chapter figures without a numbered caption: {bare}"
+    """Every figure of the chapter's pages sits in a numbered figure with a caption ("Fig. N ..."),
+    and the numbers run on from page to page (Sphinx numbers figures across the whole book)."""
+    numbers = []
+    for page in CHAPTER_PAGES:
+        figs = laid_out(page, "desktop")["figure_layout"]
+        assert figs, f"{page}: no figure"
+        bare = [f["index"] for f in figs if not f["caption"] or not re.match(r"Fig\. \d+", f["caption"])]
+        assert not bare, f"{page}: figures without a numbered caption: {bare}"
+        numbers += [int(re.match(r"Fig\. (\d+)", f["caption"]).group(1)) for f in figs]
+    assert numbers == list(range(1, len(numbers) + 1)), f"figure numbers out of order: {numbers}"
 
 
 def test_figures_follow_the_colour_mode(browser, site, built_book):
