@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._alloc import tune_allocator
-from ._checks import instance, positive
+from ._checks import instance, n_jobs as check_n_jobs, positive
 from .backprop import backprop_sums
 from .datasets import paraboloid
 from .dynamics import JointFlow
@@ -161,7 +161,8 @@ def calibrated_lr(sheaf: NeuralSheaf, X, Y, target: float, sgd_epochs: int = 30,
 
 
 def slowdown_study(configs, lr: float = 0.01, target_fraction: float = 0.25,
-                   max_epochs: int = 6000, noise: float = 0.02, sgd_epochs: int | None = None) -> list:
+                   max_epochs: int = 6000, noise: float = 0.02, sgd_epochs: int | None = None,
+                   n_jobs: int = 1) -> list:
     """Epochs to a common target for plain gradient descent, sheaf trainer vs SGD, per configuration.
 
     configs : list of dicts with keys ``dims`` (e.g. [2, 30, 1]), ``scale`` (He-init std multiplier,
@@ -173,26 +174,31 @@ def slowdown_study(configs, lr: float = 0.01, target_fraction: float = 0.25,
     sgd_epochs: if given, the step of every configuration without its own ``lr`` is
     :func:`calibrated_lr`, the one at which SGD needs about that many epochs (a step tuned for one
     seed can give another seed a thousand epochs or two).
-    Returns one :class:`SlowdownRow` per configuration.
+    n_jobs: joblib workers over the configurations (the epoch counts do not depend on it).
+    Returns one :class:`SlowdownRow` per configuration, in the order of ``configs``.
     """
-    rows = []
-    for cfg in configs:
-        dims = list(cfg["dims"])
-        scale, n, seed = cfg.get("scale", 1.0), cfg.get("n_train", 200), cfg.get("seed", 0)
-        X, Y = paraboloid(n, noise=noise, seed=seed)
-        sheaf = NeuralSheaf.random(dims, seed=seed, scale=scale)
-        mse0 = sheaf.mse(X, Y)
-        target = target_fraction * mse0
-        if "lr" in cfg or sgd_epochs is None:
-            step = positive(cfg.get("lr", lr), "lr")
-        else:
-            step = calibrated_lr(sheaf, X, Y, target, sgd_epochs, lr)
-        sgd = fit_until(SGDTrainer(sheaf, lr=step, optimizer="sgd", seed=seed), X, Y, target, max_epochs)
-        sh = fit_until(SheafTrainer(sheaf, lr=step, optimizer="sgd", seed=seed), X, Y, target, max_epochs)
-        rows.append(SlowdownRow(dims, scale, n, seed, sheaf, X, Y,
-                                float(np.mean(1.0 / equilibrium_gaps(sheaf, X, Y))), mse0, target,
-                                sgd, sh, (sh / sgd) if (sh and sgd) else None, step))
-    return rows
+    args = (lr, target_fraction, max_epochs, noise, sgd_epochs)
+    if check_n_jobs(n_jobs) == 1:
+        return [_slowdown_row(cfg, *args) for cfg in configs]
+    from joblib import Parallel, delayed
+    return Parallel(n_jobs=n_jobs)(delayed(_slowdown_row)(cfg, *args) for cfg in configs)
+
+
+def _slowdown_row(cfg, lr, target_fraction, max_epochs, noise, sgd_epochs) -> SlowdownRow:
+    dims = list(cfg["dims"])
+    scale, n, seed = cfg.get("scale", 1.0), cfg.get("n_train", 200), cfg.get("seed", 0)
+    X, Y = paraboloid(n, noise=noise, seed=seed)
+    sheaf = NeuralSheaf.random(dims, seed=seed, scale=scale)
+    mse0 = sheaf.mse(X, Y)
+    target = target_fraction * mse0
+    if "lr" in cfg or sgd_epochs is None:
+        step = positive(cfg.get("lr", lr), "lr")
+    else:
+        step = calibrated_lr(sheaf, X, Y, target, sgd_epochs, lr)
+    sgd = fit_until(SGDTrainer(sheaf, lr=step, optimizer="sgd", seed=seed), X, Y, target, max_epochs)
+    sh = fit_until(SheafTrainer(sheaf, lr=step, optimizer="sgd", seed=seed), X, Y, target, max_epochs)
+    return SlowdownRow(dims, scale, n, seed, sheaf, X, Y, float(np.mean(1.0 / equilibrium_gaps(sheaf, X, Y))),
+                       mse0, target, sgd, sh, (sh / sgd) if (sh and sgd) else None, step)
 
 
 def first_step_ratio(sheaf: NeuralSheaf, X, Y) -> float:
