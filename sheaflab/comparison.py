@@ -123,21 +123,37 @@ def run_pair(task: str, dims=None, seed: int = 0, lr_sheaf: float = 0.01, lr_sgd
 
 
 def tune_lr(task: str, dims=None, trainer: str = "sheaf", grid=(0.003, 0.01, 0.03), epochs: int = 200,
-            optimizer: str = "adam", seed: int = 0) -> float:
+            optimizer: str = "adam", seed: int = 0, n_jobs: int = 1) -> float:
     """The learning rate from ``grid`` with the lowest final validation loss, for one trainer.
 
     Trained on the first 240 of seed ``seed``'s 300 training examples and validated on the other
-    60: the test set is never looked at.
+    60: the test set is never looked at. n_jobs: joblib workers over the grid (same choice).
     """
-    spec, dims = _check_task(task, dims)
     choice(trainer, "trainer", tuple(TRAINERS))
+    return _tune(task, dims, (trainer,), grid, epochs, optimizer, seed, n_jobs)[0]
+
+
+def _tune(task, dims, trainers, grid, epochs, optimizer, seed, n_jobs) -> list:
+    """tune_lr for each of ``trainers``, all their grid runs in one pool of ``n_jobs`` workers."""
+    _check_task(task, dims)
     grid = [positive(g, "grid") for g in grid]
+    jobs = [(trainer, lr) for trainer in trainers for lr in grid]
+    args = [(task, dims, trainer, lr, epochs, optimizer, seed) for trainer, lr in jobs]
+    if check_n_jobs(n_jobs) == 1:
+        scores = [_validation_loss(*a) for a in args]
+    else:
+        from joblib import Parallel, delayed
+        scores = Parallel(n_jobs=n_jobs)(delayed(_validation_loss)(*a) for a in args)
+    scores = np.array(scores).reshape(len(trainers), len(grid))
+    return [float(grid[int(np.nanargmin(row))]) for row in scores]
+
+
+def _validation_loss(task, dims, trainer, lr, epochs, optimizer, seed) -> float:
+    spec, dims = _check_task(task, dims)
     Xtr, Ytr, _, _ = task_split(task, seed=seed)
     net = NeuralSheaf.random(list(dims), seed=seed, head=spec.head)
     k = (4 * Xtr.shape[0]) // 5
-    scores = [_fit(trainer, net, lr, epochs, optimizer, Xtr[:k], Ytr[:k], Xtr[k:], Ytr[k:], seed).test_loss
-              for lr in grid]
-    return float(grid[int(np.nanargmin(scores))])
+    return _fit(trainer, net, lr, epochs, optimizer, Xtr[:k], Ytr[:k], Xtr[k:], Ytr[k:], seed).test_loss
 
 
 @dataclass
@@ -181,7 +197,8 @@ def compare(task: str, dims=None, seeds=range(5), protocol: str = "seed", lr: fl
 
     protocol: ``"seed"`` (both trainers at ``lr``) or ``"tuned"`` (each at its own :func:`tune_lr`
     choice from ``grid``, tuned once on the first seed's validation split).
-    n_jobs: joblib workers over the seeds (each pair is still timed within one worker).
+    n_jobs: joblib workers over the seeds, and over the tuning runs (each pair is still timed within
+    one worker).
     reuse: a cell of the same task, network, seeds and epochs; when the learning rates come out the
     same, its pairs are the very runs this cell would repeat, and are taken instead of rerun.
     warm_start: the sheaf trainer's warm starts (:class:`~sheaflab.SheafTrainer`).
@@ -196,8 +213,7 @@ def compare(task: str, dims=None, seeds=range(5), protocol: str = "seed", lr: fl
     if protocol == "seed":
         lr_sheaf = lr_sgd = positive(lr, "lr")
     else:
-        lr_sheaf, lr_sgd = (tune_lr(task, dims, name, grid, epochs, optimizer, seeds[0])
-                            for name in ("sheaf", "sgd"))
+        lr_sheaf, lr_sgd = _tune(task, dims, ("sheaf", "sgd"), grid, epochs, optimizer, seeds[0], n_jobs)
     if (reuse is not None and (reuse.task, reuse.dims, reuse.epochs, reuse.lr_sheaf, reuse.lr_sgd,
                                reuse.warm_start) == (task, dims, epochs, lr_sheaf, lr_sgd, warm_start)
             and [p.sheaf.seed for p in reuse.pairs] == seeds):

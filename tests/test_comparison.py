@@ -67,3 +67,10 @@ def test_a_tuned_cell_reuses_the_runs_it_would_repeat():
     other = comparison.compare("saddle", (2, 4, 1), seeds=(0, 1), epochs=10, protocol="tuned",
                                grid=(0.001,), reuse=seed_cell)
     assert other.pairs[0] is not seed_cell.pairs[0] and other.lr_sgd == 0.001
+
+
+def test_tuning_in_parallel_makes_the_serial_choice():
+    grid = (0.001, 0.01, 0.1)
+    serial = [comparison.tune_lr("saddle", (2, 4, 1), t, grid=grid, epochs=25) for t in ("sheaf", "sgd")]
+    both = comparison._tune("saddle", (2, 4, 1), ("sheaf", "sgd"), grid, 25, "adam", 0, n_jobs=2)
+    assert both == serial
