@@ -546,6 +546,18 @@ class WeightDrift:
     sgd_mse: np.ndarray
     l2: float
 
+    def sgd_at_final_fit(self) -> tuple:
+        """``(norm, epoch)``: SGD's ``||W_L||`` and epoch where its training MSE equals the sheaf
+        trainer's final one (interpolated in log MSE), so that the two norms compare at equal fit.
+        Needs SGD's MSE to fall at every reading and to pass the sheaf trainer's final MSE."""
+        if not np.all(np.diff(self.sgd_mse) < 0):
+            raise ValueError("SGD's training MSE does not fall at every reading: no unique epoch of equal fit")
+        final = self.sheaf_mse[-1]
+        if not self.sgd_mse[-1] <= final <= self.sgd_mse[0]:
+            raise ValueError(f"SGD's training MSE never reaches the sheaf trainer's final {final:.4g}")
+        x, xs = -np.log(final), -np.log(self.sgd_mse)
+        return float(np.interp(x, xs, self.sgd)), float(np.interp(x, xs, self.epoch))
+
 
 def output_weight_drift(sheaf: NeuralSheaf, X, Y, lr: float = 0.01, epochs: int = 2000,
                         every: int = 100, optimizer: str = "sgd", l2: float = 0.0) -> WeightDrift:

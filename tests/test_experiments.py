@@ -65,3 +65,14 @@ def test_slowdown_study_in_parallel_gives_the_serial_rows():
     assert [(r.lr, r.sgd_epochs, r.sheaf_epochs) for r in serial] == \
         [(r.lr, r.sgd_epochs, r.sheaf_epochs) for r in parallel]
     assert all(16 <= r.sgd_epochs <= 34 for r in serial)       # the calibrated window around 25
+
+
+def test_weight_drift_compares_norms_at_equal_fit():
+    d = experiments.WeightDrift(np.array([0, 10, 20]), np.array([1.0, 1.5, 2.0]), np.array([1.0, 1.2, 1.6]),
+                                np.array([1.0, 0.6, 0.4]), np.array([1.0, 0.4, 0.1]), 0.0)
+    norm, epoch = d.sgd_at_final_fit()                  # SGD passes MSE 0.4 at epoch 10
+    assert norm == pytest.approx(1.2) and epoch == pytest.approx(10.0)
+    with pytest.raises(ValueError, match="never reaches"):
+        experiments.WeightDrift(d.epoch, d.sheaf, d.sgd, np.array([1.0, 0.6, 0.05]), d.sgd_mse, 0.0).sgd_at_final_fit()
+    with pytest.raises(ValueError, match="does not fall"):
+        experiments.WeightDrift(d.epoch, d.sheaf, d.sgd, d.sheaf_mse, np.array([1.0, 0.4, 0.5]), 0.0).sgd_at_final_fit()
