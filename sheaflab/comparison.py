@@ -7,7 +7,8 @@ networks or harder tasks, the gap widens".
 * :func:`run_pair` trains both trainers from one initialisation on one seed's split of a task
   (:func:`sheaflab.datasets.task_split`), full batch, and returns a :class:`Pair` of :class:`Run`.
 * :func:`tune_lr` picks a trainer's learning rate from a grid on a validation split of the training set.
-* :func:`compare` runs a :class:`Cell` (one task, one network, one protocol) over several seeds:
+* :func:`compare` runs a :class:`Cell` (one task, one network, one protocol) over several seeds, and
+  :func:`compare_many` runs many cells with all their runs in one worker pool:
   ``protocol="seed"`` gives both trainers the same learning rate (the source's protocol);
   ``protocol="tuned"`` gives each the rate :func:`tune_lr` chose for it (a fair-tuning protocol).
 * :func:`median_ci` is the median of per-seed values with a percentile bootstrap interval
@@ -20,6 +21,7 @@ and each pair is timed in one process, side by side.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -135,16 +137,10 @@ def tune_lr(task: str, dims=None, trainer: str = "sheaf", grid=(0.003, 0.01, 0.0
 
 def _tune(task, dims, trainers, grid, epochs, optimizer, seed, n_jobs) -> list:
     """tune_lr for each of ``trainers``, all their grid runs in one pool of ``n_jobs`` workers."""
-    _check_task(task, dims)
+    _, dims = _check_task(task, dims)
     grid = [positive(g, "grid") for g in grid]
-    jobs = [(trainer, lr) for trainer in trainers for lr in grid]
-    args = [(task, dims, trainer, lr, epochs, optimizer, seed) for trainer, lr in jobs]
-    if check_n_jobs(n_jobs) == 1:
-        scores = [_validation_loss(*a) for a in args]
-    else:
-        from joblib import Parallel, delayed
-        scores = Parallel(n_jobs=n_jobs)(delayed(_validation_loss)(*a) for a in args)
-    scores = np.array(scores).reshape(len(trainers), len(grid))
+    args = [(task, dims, trainer, lr, epochs, optimizer, seed) for trainer in trainers for lr in grid]
+    scores = np.array(_pool(_validation_loss, args, check_n_jobs(n_jobs))).reshape(len(trainers), len(grid))
     return [float(grid[int(np.nanargmin(row))]) for row in scores]
 
 
@@ -169,6 +165,7 @@ class Cell:
     epochs: int
     pairs: list
     warm_start: bool = True
+    optimizer: str = "adam"
 
     def values(self, name: str) -> np.ndarray:
         """(seeds,) one :class:`Pair` property per seed, e.g. ``values("loss_ratio")``."""
@@ -203,28 +200,77 @@ def compare(task: str, dims=None, seeds=range(5), protocol: str = "seed", lr: fl
     same, its pairs are the very runs this cell would repeat, and are taken instead of rerun.
     warm_start: the sheaf trainer's warm starts (:class:`~sheaflab.SheafTrainer`).
     """
+    spec = dict(task=task, dims=dims, seeds=seeds, protocol=protocol, lr=lr, grid=grid, epochs=epochs,
+                optimizer=optimizer, warm_start=warm_start)
+    return compare_many([spec], n_jobs=n_jobs, done=[reuse] if reuse is not None else ())[0]
+
+
+def compare_many(specs, n_jobs: int = 1, done=()) -> list:
+    """:func:`compare` for each dict of keyword arguments in ``specs`` (all but ``n_jobs`` and
+    ``reuse``), with the runs of all of them in one pool of ``n_jobs`` joblib workers: first every
+    tuning run, then every pair, so that no worker waits for the end of one cell to start the next.
+
+    A pair that two cells would both run (the same task, network, seed, learning rates, epochs,
+    optimizer and warm starts: a tuned cell whose rates come out as the other protocol's) runs once,
+    and so does a pair already in one of the cells of ``done``. Returns one :class:`Cell` per spec.
+    """
+    n_jobs = check_n_jobs(n_jobs)
+    plans = [_plan(**spec) for spec in specs]
+    tuning = list(dict.fromkeys((p.task, p.dims, trainer, lr, p.epochs, p.optimizer, p.seeds[0])
+                                for p in plans if p.protocol == "tuned"
+                                for trainer in ("sheaf", "sgd") for lr in p.grid))
+    scores = dict(zip(tuning, _pool(_validation_loss, tuning, n_jobs)))
+    rates = []
+    for p in plans:
+        if p.protocol == "seed":
+            rates.append((p.lr, p.lr))
+            continue
+        pick = [min(p.grid, key=lambda g: (np.nan_to_num(scores[(p.task, p.dims, t, g, p.epochs, p.optimizer,
+                                                                  p.seeds[0])], nan=np.inf)))
+                for t in ("sheaf", "sgd")]
+        rates.append(tuple(float(r) for r in pick))
+    known = {(c.task, c.dims, pair.sheaf.seed, c.lr_sheaf, c.lr_sgd, c.epochs, c.optimizer, c.warm_start): pair
+             for c in done for pair in c.pairs}
+    wanted = [[(p.task, p.dims, s, lr_sheaf, lr_sgd, p.epochs, p.optimizer, p.warm_start) for s in p.seeds]
+              for p, (lr_sheaf, lr_sgd) in zip(plans, rates)]
+    todo = list(dict.fromkeys(a for args in wanted for a in args if a not in known))
+    known.update(zip(todo, _pool(run_pair, todo, n_jobs)))
+    return [Cell(p.task, p.dims, p.protocol, lr_sheaf, lr_sgd, p.epochs, [known[a] for a in args],
+                 p.warm_start, p.optimizer)
+            for p, (lr_sheaf, lr_sgd), args in zip(plans, rates, wanted)]
+
+
+class _Plan(NamedTuple):
+    task: str
+    dims: tuple
+    seeds: list
+    protocol: str
+    lr: float
+    grid: tuple
+    epochs: int
+    optimizer: str
+    warm_start: bool
+
+
+def _plan(task: str, dims=None, seeds=range(5), protocol: str = "seed", lr: float = 0.01,
+          grid=(0.003, 0.01, 0.03), epochs: int = 200, optimizer: str = "adam",
+          warm_start: bool = True) -> _Plan:
+    """One cell's arguments, checked, with the defaults of :func:`compare`."""
     _, dims = _check_task(task, dims)
     choice(protocol, "protocol", PROTOCOLS)
     seeds = [int(s) for s in seeds]
     if len(seeds) < 2:
         raise ValueError(f"seeds must hold at least 2 seeds for an interval; got {seeds}")
-    epochs = positive(epochs, "epochs", integer=True)
-    n_jobs = check_n_jobs(n_jobs)
-    if protocol == "seed":
-        lr_sheaf = lr_sgd = positive(lr, "lr")
-    else:
-        lr_sheaf, lr_sgd = _tune(task, dims, ("sheaf", "sgd"), grid, epochs, optimizer, seeds[0], n_jobs)
-    if (reuse is not None and (reuse.task, reuse.dims, reuse.epochs, reuse.lr_sheaf, reuse.lr_sgd,
-                               reuse.warm_start) == (task, dims, epochs, lr_sheaf, lr_sgd, warm_start)
-            and [p.sheaf.seed for p in reuse.pairs] == seeds):
-        return Cell(task, dims, protocol, lr_sheaf, lr_sgd, epochs, list(reuse.pairs), warm_start)
-    args = [(task, dims, s, lr_sheaf, lr_sgd, epochs, optimizer, warm_start) for s in seeds]
-    if n_jobs == 1:
-        pairs = [run_pair(*a) for a in args]
-    else:
-        from joblib import Parallel, delayed
-        pairs = Parallel(n_jobs=n_jobs)(delayed(run_pair)(*a) for a in args)
-    return Cell(task, dims, protocol, lr_sheaf, lr_sgd, epochs, pairs, warm_start)
+    return _Plan(task, dims, seeds, protocol, positive(lr, "lr"), tuple(positive(g, "grid") for g in grid),
+                 positive(epochs, "epochs", integer=True), optimizer, bool(warm_start))
+
+
+def _pool(fn, args: list, n_jobs: int) -> list:
+    """``[fn(*a) for a in args]``, in ``n_jobs`` joblib workers when that is more than one."""
+    if n_jobs == 1 or len(args) < 2:
+        return [fn(*a) for a in args]
+    from joblib import Parallel, delayed
+    return Parallel(n_jobs=n_jobs)(delayed(fn)(*a) for a in args)
 
 
 def median_ci(values, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> tuple:

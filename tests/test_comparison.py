@@ -74,3 +74,19 @@ def test_tuning_in_parallel_makes_the_serial_choice():
     serial = [comparison.tune_lr("saddle", (2, 4, 1), t, grid=grid, epochs=25) for t in ("sheaf", "sgd")]
     both = comparison._tune("saddle", (2, 4, 1), ("sheaf", "sgd"), grid, 25, "adam", 0, n_jobs=2)
     assert both == serial
+
+
+def test_compare_many_runs_each_pair_once_and_matches_compare():
+    specs = [dict(task="saddle", dims=(2, 4, 1), seeds=(0, 1), epochs=8),
+             dict(task="saddle", dims=(2, 4, 1), seeds=(0, 1), epochs=8, protocol="tuned", grid=(0.01,)),
+             dict(task="circle", dims=(2, 4, 1), seeds=(0, 1), epochs=8, lr=0.02)]
+    cells = comparison.compare_many(specs, n_jobs=2)
+    assert [c.protocol for c in cells] == ["seed", "tuned", "seed"]
+    # the tuned cell's rates came out as the seed cell's: the very same runs, not a rerun
+    assert (cells[1].lr_sheaf, cells[1].lr_sgd) == (0.01, 0.01)
+    assert all(a is b for a, b in zip(cells[0].pairs, cells[1].pairs))
+    alone = comparison.compare("circle", (2, 4, 1), seeds=(0, 1), epochs=8, lr=0.02)
+    np.testing.assert_array_equal(cells[2].test_losses("sheaf"), alone.test_losses("sheaf"))
+    np.testing.assert_array_equal(cells[2].values("loss_ratio"), alone.values("loss_ratio"))
+    with pytest.raises(ValueError, match="protocol must be one of"):
+        comparison.compare_many([dict(task="saddle", protocol="fair")])
