@@ -14,7 +14,13 @@ The solutions notebook ``labs/lab12_solutions.ipynb`` is the only one to edit. I
   ``sheaflab.labcheck`` checks print a verdict and never stop the notebook;
 * every output and execution count is cleared;
 * a page title ending in ``(worked solutions)`` ends in ``(student version)`` instead, so that the
-  book's sidebar tells the two pages apart.
+  book's sidebar tells the two pages apart;
+* every label the notebook defines, a figure's ``name`` in a code cell's ``mystnb.figure`` metadata or a
+  MyST target ``(label)=`` in markdown, gets the suffix ``-student`` (``fig-lab-curves`` becomes
+  ``fig-lab-curves-student``), and so does every ``{numref}``/``{ref}`` reference to one of them, in
+  markdown and in figure captions. Both pages are in the book, and Sphinx labels are global: the
+  same label on both would be a duplicate-label warning, which fails the ``-W`` build. References to
+  labels defined elsewhere (the chapter's figures) are left alone.
 
 Solution blocks must sit inside function bodies: the student notebook still runs top to bottom, because
 nothing calls those functions except the checks, which catch ``NotImplementedError``.
@@ -42,6 +48,12 @@ STRICT_STUDENT = "STRICT = False  # the checks print a verdict and never stop th
 DEFAULT_HINT = "complete this block"
 TITLE = re.compile(r"^(# .*)\(worked solutions\)[ \t]*$", re.MULTILINE)
 TITLE_STUDENT = r"\1(student version)"
+LABEL_SUFFIX = "-student"
+#: A MyST target line, ``(label)=``, in markdown.
+MD_TARGET = re.compile(r"^\((?P<label>[^()\s]+)\)=[ \t]*$", re.MULTILINE)
+#: A cross-reference role to a label: ``{numref}`label` ``, ``{ref}`label` `` or with a text,
+#: ``{numref}`Figure %s <label>` ``.
+XREF = re.compile(r"\{(?P<role>numref|ref)\}`(?P<text>[^`<]*?<)?(?P<label>[^`<>\s]+)(?P<close>>?)`")
 
 
 class MarkerError(ValueError):
@@ -86,6 +98,59 @@ def _strip_markdown(source: str, where: str) -> str:
     return result.strip("\n")
 
 
+def _figure_options(cell) -> dict | None:
+    """The ``mystnb.figure`` metadata of a code cell (a dict), or None."""
+    figure = cell.get("metadata", {}).get("mystnb", {}).get("figure")
+    return figure if isinstance(figure, dict) else None
+
+
+def defined_labels(nb: nbformat.NotebookNode) -> list:
+    """Every label a notebook defines, in order: figure names of code cells and ``(label)=`` targets."""
+    found = []
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            figure = _figure_options(cell)
+            if figure and figure.get("name"):
+                found.append(str(figure["name"]))
+        elif cell.cell_type == "markdown":
+            found += MD_TARGET.findall(cell.source)
+    return found
+
+
+def references(text: str) -> list:
+    """The labels that ``{numref}`` and ``{ref}`` roles in ``text`` point to, in order."""
+    return [m.group("label") for m in XREF.finditer(text)]
+
+
+def _rename_refs(text: str, renamed: dict) -> str:
+    def sub(m):
+        label = renamed.get(m.group("label"))
+        if label is None:
+            return m.group(0)
+        return f"{{{m.group('role')}}}`{m.group('text') or ''}{label}{m.group('close')}`"
+    return XREF.sub(sub, text)
+
+
+def rename_labels(nb: nbformat.NotebookNode, suffix: str = LABEL_SUFFIX) -> dict:
+    """Append ``suffix`` to every label ``nb`` defines and to every reference to one of them (in
+    markdown and in figure captions), in place; returns ``{old label: new label}``."""
+    renamed = {label: label + suffix for label in defined_labels(nb)}
+    if not renamed:
+        return renamed
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            figure = _figure_options(cell)
+            if figure:
+                if figure.get("name"):
+                    figure["name"] = renamed[str(figure["name"])]
+                if figure.get("caption"):
+                    figure["caption"] = _rename_refs(str(figure["caption"]), renamed)
+        elif cell.cell_type == "markdown":
+            source = MD_TARGET.sub(lambda m: f"({renamed[m.group('label')]})=", cell.source)
+            cell.source = _rename_refs(source, renamed)
+    return renamed
+
+
 def make_student(solutions: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """The student notebook for a solutions notebook (a new object; the input is not modified)."""
     nb = copy.deepcopy(solutions)
@@ -103,6 +168,7 @@ def make_student(solutions: nbformat.NotebookNode) -> nbformat.NotebookNode:
                 continue  # a cell that held only solutions text
         cells.append(cell)
     nb.cells = cells
+    rename_labels(nb)  # after the solutions-only markdown is gone: its targets are not defined here
     return nb
 
 

@@ -6,6 +6,7 @@ TODO stub, and every check can tell a right answer from a wrong one.
 """
 
 import importlib.util
+import re
 import time
 from pathlib import Path
 
@@ -131,6 +132,30 @@ def test_generator_keeps_indentation_and_hints():
     with pytest.raises(NotImplementedError, match='TODO: double "x"'):
         ns["f"](1)
     assert nb.cells[3].source.count("BEGIN SOLUTION") == 2      # the input is left alone
+
+
+def test_generator_renames_the_student_labels():
+    nb = nbformat.v4.new_notebook()
+    fig = nbformat.v4.new_code_cell("fig")
+    fig.metadata["mystnb"] = {"figure": {"name": "fig-lab-a",
+                                         "caption": "As {numref}`fig-lab-b`, next to {numref}`fig-gd-curves`."}}
+    other = nbformat.v4.new_code_cell("fig")
+    other.metadata["mystnb"] = {"figure": {"name": "fig-lab-b", "caption": "B."}}
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("(sec-lab-x)=\n## X\n\n{numref}`fig-lab-a` and {numref}`Figure %s <fig-lab-b>`,\n"
+                                      "{ref}`sec-lab-x`, {ref}`the chapter <sec-hessian>`, {numref}`fig-gd-curves`."),
+        fig, other,
+    ]
+    out = make_student.make_student(nb)
+    assert out.cells[0].source == ("(sec-lab-x-student)=\n## X\n\n{numref}`fig-lab-a-student` and "
+                                   "{numref}`Figure %s <fig-lab-b-student>`,\n{ref}`sec-lab-x-student`, "
+                                   "{ref}`the chapter <sec-hessian>`, {numref}`fig-gd-curves`.")
+    assert out.cells[1].metadata["mystnb"]["figure"] == {
+        "name": "fig-lab-a-student",
+        "caption": "As {numref}`fig-lab-b-student`, next to {numref}`fig-gd-curves`."}
+    assert out.cells[2].metadata["mystnb"]["figure"]["name"] == "fig-lab-b-student"
+    assert nb.cells[1].metadata["mystnb"]["figure"]["name"] == "fig-lab-a"      # the input is left alone
+    assert make_student.defined_labels(out) == ["sec-lab-x-student", "fig-lab-a-student", "fig-lab-b-student"]
 
 
 @pytest.mark.parametrize("source", ["# BEGIN SOLUTION\nx = 1", "x = 1\n# END SOLUTION",
@@ -289,3 +314,67 @@ def test_best_time_takes_the_minimum_and_counts_calls():
         labcheck.best_time(f, repeats=0)
     with pytest.raises(TypeError, match="callable"):
         labcheck.best_time(3)
+
+
+# ---------------------------------------------------------------------------------- (d) figures and labels
+ROOT = LABS.parent
+PAGES = sorted([*ROOT.glob("book/*.ipynb"), *ROOT.glob("labs/*.ipynb")])
+#: Labels an exercise, solution or proof directive defines (``:label: ex-direct``).
+DIRECTIVE_LABEL = re.compile(r"^:(?:label|name):[ \t]*(\S+)[ \t]*$", re.MULTILINE)
+
+
+def _labels_and_references():
+    """``({label: [pages defining it]}, [(page, referenced label)])`` over every book page."""
+    defined, refs = {}, []
+    for path in PAGES:
+        nb = nbformat.read(path, as_version=4)
+        page = path.relative_to(ROOT).as_posix()
+        labels = make_student.defined_labels(nb)
+        for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                labels += DIRECTIVE_LABEL.findall(cell.source)
+                refs += [(page, label) for label in make_student.references(cell.source)]
+            else:
+                caption = (cell.metadata.get("mystnb", {}).get("figure") or {}).get("caption", "")
+                refs += [(page, label) for label in make_student.references(str(caption))]
+        for label in labels:
+            defined.setdefault(label, []).append(page)
+    return defined, refs
+
+
+def test_no_label_is_defined_twice_and_every_reference_resolves():
+    """Sphinx labels are global: a label on two pages (the student and the solutions page share their
+    cells) is a duplicate-label warning, and a {numref} to nothing an undefined-label one; both fail
+    the -W build."""
+    defined, refs = _labels_and_references()
+    assert any(label.startswith("fig-lab-") for label in defined)
+    twice = {label: pages for label, pages in defined.items() if len(pages) > 1}
+    assert not twice, f"labels defined more than once: {twice}"
+    dangling = [(page, label) for page, label in refs if label not in defined]
+    assert not dangling, f"references to labels no page defines: {dangling}"
+    student = STUDENT.relative_to(ROOT).as_posix()
+    for page, label in refs:                      # the student page points to its own figures
+        if page == student and label.startswith("fig-lab-"):
+            assert label.endswith(make_student.LABEL_SUFFIX) and defined[label] == [student], label
+
+
+#: The last line of a cell that displays a figure: ``fig``, or a call of ``widgets.*`` / ``figures.*``.
+SHOWS_FIGURE = re.compile(r"^(fig|(widgets|figures)\.\w+\(.*\))$")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_lab_figure_is_numbered_and_captioned(path):
+    nb = nbformat.read(path, as_version=4)
+    shown, bare = 0, []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        lines = [line for line in cell.source.split("\n") if line.strip()]
+        if not lines or not SHOWS_FIGURE.match(lines[-1].strip()):
+            continue
+        shown += 1
+        figure = cell.metadata.get("mystnb", {}).get("figure") or {}
+        if not (figure.get("name", "").startswith("fig-") and len(figure.get("caption", "")) > 40):
+            bare.append(cell.id)
+    assert shown, f"{path.name}: no figure cell found"
+    assert not bare, f"{path.name}: figure cells without a label and caption (mystnb.figure): {bare}"
