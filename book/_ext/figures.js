@@ -78,6 +78,22 @@
     }).join("<br>");
   }
 
+  // Plotly.relayout, keeping every axis's autorange as it was: a relayout resets a matched axis's
+  // "reversed" (make_subplots' shared axes) to true, which would not come back with the rest.
+  function layoutUpdate(gd, upd) {
+    var before = {};
+    Object.keys(gd.layout).forEach(function (k) {
+      if (/^[xy]axis\d*$/.test(k) && gd.layout[k] && "autorange" in gd.layout[k]) before[k] = gd.layout[k].autorange;
+    });
+    return Plotly.relayout(gd, upd).then(function () {
+      var fix = {};
+      Object.keys(before).forEach(function (k) {
+        if (gd.layout[k] && gd.layout[k].autorange !== before[k]) fix[k + ".autorange"] = before[k];
+      });
+      return Object.keys(fix).length ? Plotly.relayout(gd, fix) : gd;
+    });
+  }
+
   // ---- state kept on each figure -------------------------------------------------------------
   // gd._sheaflab = {dark: {template, layout: {path: old}, traces: [[i, path, old]]} | null,
   //                 phone: {layout: {path: old}, texts: {new: old}} | null, busy: bool}
@@ -107,7 +123,7 @@
         });
       });
     });
-    return Plotly.relayout(gd, upd).then(function () {
+    return layoutUpdate(gd, upd).then(function () {
       var jobs = [];
       gd.data.forEach(function (trace, i) {
         var restyle = {};
@@ -129,7 +145,7 @@
     st.dark = null;
     var upd = {template: saved.template};
     Object.keys(saved.layout).forEach(function (p) { upd[p] = saved.layout[p]; });
-    return Plotly.relayout(gd, upd).then(function () {
+    return layoutUpdate(gd, upd).then(function () {
       return saved.traces.reduce(function (pr, t) {
         var r = {}; r[t[1]] = t[2];
         return pr.then(function () { return Plotly.restyle(gd, r, [t[0]]); });
@@ -226,6 +242,9 @@
   function setHeight(gd, saved, upd, h) {
     h = Math.round(h);
     upd.height = h;
+    // a height set by relayout turns autosize off and pins the width: keep the width responsive
+    upd.autosize = true;
+    upd.width = null;
     upd["title.y"] = 1 - saved.titleTop / h;  // the title stays under the mode bar's band
     if (gd.parentElement && /px$/.test(gd.parentElement.style.height)) gd.parentElement.style.height = h + "px";
   }
@@ -239,7 +258,7 @@
 
   function relayout(gd, saved, upd) {
     remember(saved, gd.layout, upd);
-    return Plotly.relayout(gd, upd);
+    return layoutUpdate(gd, upd);
   }
 
   function phoneOn(gd) {
@@ -271,7 +290,7 @@
       // Measured: texts wrapped to the room they now have; the figure grows by what the legend
       // and the wrapped labels took from the plot area.
       var upd2 = phoneTexts(gd, saved);
-      return Plotly.relayout(gd, upd2).then(function () { return phoneNames(gd, saved); });
+      return layoutUpdate(gd, upd2).then(function () { return phoneNames(gd, saved); });
     }).then(function () {
       var upd3 = {};
       setHeight(gd, saved, upd3, height + Math.max(0, plotHeight - gd._fullLayout._size.h));
@@ -303,7 +322,7 @@
       if (text in saved.texts) upd[p] = saved.texts[text];
     });
     if (gd.parentElement) gd.parentElement.style.height = saved.parentHeight;
-    return Plotly.relayout(gd, upd).then(function () {
+    return layoutUpdate(gd, upd).then(function () {
       return saved.names.reduce(function (pr, n) {
         return pr.then(function () { return Plotly.restyle(gd, {name: n[1]}, [n[0]]); });
       }, Promise.resolve());
@@ -317,7 +336,7 @@
     if (!st.phone || st.busy) return;
     run(gd, function () {
       var upd = phoneTexts(gd, st.phone);
-      return Object.keys(upd).length ? Plotly.relayout(gd, upd) : null;
+      return Object.keys(upd).length ? layoutUpdate(gd, upd) : null;
     });
   }
 
