@@ -67,6 +67,7 @@ PHONE = {
     "margin": dict(l=8, r=12, b=8),
     "title_size": 15,
     "subtitle_size": 12,
+    "axis_title_size": 14,
     #: average glyph width / font size, to wrap titles to a width in pixels
     "char_em": 0.56,
 }

@@ -66,10 +66,12 @@
   function wrap(html, px, size) {
     var chars = Math.max(12, Math.floor(px / (size * S.phone.char_em)));
     return html.split(/<br\s*\/?>/i).map(function (line) {
+      // a line in <sup> or <sub> (a subtitle) is set at about 70% of the size
+      var room = /^\s*<su[bp]>/i.test(line) ? Math.floor(chars / 0.7) : chars;
       var lines = [], cur = [], len = 0;
       line.split(" ").forEach(function (w) {
         var n = w.replace(/<[^>]+>/g, "").length;
-        if (cur.length && len + 1 + n > chars) { lines.push(cur.join(" ")); cur = []; len = 0; }
+        if (cur.length && len + 1 + n > room) { lines.push(cur.join(" ")); cur = []; len = 0; }
         len += n + (cur.length ? 1 : 0);
         cur.push(w);
       });
@@ -217,7 +219,28 @@
       var room = (d[1] - d[0]) * (k.charAt(0) === "x" ? size.w : size.h);
       fit(k + ".title.text", room, ax.title.font.size, false);
     });
+    lowerTitlesRoom(gd, upd, saved);
     return upd;
+  }
+
+  // A subplot title above a lower panel sits in the gap between panels, which is sized for one
+  // line at make_subplots' font: when wrapping gave it more, its panel's top comes down to make room.
+  function lowerTitlesRoom(gd, upd, saved) {
+    var full = gd._fullLayout, band = topBand(full), plotHeight = full._size.h;
+    var oneLine = 16 * 1.3 + 4;
+    (full.annotations || []).forEach(function (a, i) {
+      if (band.indexOf(i) >= 0 || !subplotColumn(full, a)) return;
+      var text = upd["annotations[" + i + "].text"] || a.text;
+      var extra = lineCount(text) * S.phone.subtitle_size * 1.3 + 4 - oneLine;
+      if (extra <= 0 || saved.lowered[i]) return;
+      saved.lowered[i] = true;
+      var top = a.y - extra / plotHeight;
+      Object.keys(full).forEach(function (k) {
+        var d = /^yaxis\d*$/.test(k) && full[k].domain;
+        if (d && Math.abs(d[1] - a.y) < 0.005 && top > d[0]) upd[k + ".domain"] = [d[0], top];
+      });
+      upd["annotations[" + i + "].y"] = top;
+    });
   }
 
   // Legend entries wider than the figure, wrapped (trace names: restyled, put back by phoneOff).
@@ -263,7 +286,7 @@
 
   function phoneOn(gd) {
     var st = state(gd), layout = gd.layout, full = gd._fullLayout, m = S.phone.margin;
-    var saved = {layout: {}, texts: {}, textPaths: {}, names: [], titleTop: S.modebarBand,
+    var saved = {layout: {}, texts: {}, textPaths: {}, names: [], lowered: {}, titleTop: S.modebarBand,
                  parentHeight: gd.parentElement ? gd.parentElement.style.height : ""};
     var height = full.height, plotHeight = full._size.h;
     st.phone = saved;
@@ -286,10 +309,15 @@
     (full.annotations || []).forEach(function (a, i) {
       if (subplotColumn(full, a)) upd["annotations[" + i + "].font.size"] = S.phone.subtitle_size;
     });
+    Object.keys(full).forEach(function (k) {
+      if (/^[xy]axis\d*$/.test(k) && full[k].title && full[k].title.text && full[k].title.font.size > S.phone.axis_title_size)
+        upd[k + ".title.font.size"] = S.phone.axis_title_size;
+    });
     return relayout(gd, saved, upd).then(function () {
       // Measured: texts wrapped to the room they now have; the figure grows by what the legend
       // and the wrapped labels took from the plot area.
       var upd2 = phoneTexts(gd, saved);
+      remember(saved, gd.layout, upd2);
       return layoutUpdate(gd, upd2).then(function () { return phoneNames(gd, saved); });
     }).then(function () {
       var upd3 = {};
@@ -336,6 +364,7 @@
     if (!st.phone || st.busy) return;
     run(gd, function () {
       var upd = phoneTexts(gd, st.phone);
+      remember(st.phone, gd.layout, upd);
       return Object.keys(upd).length ? layoutUpdate(gd, upd) : null;
     });
   }
