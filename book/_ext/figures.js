@@ -212,6 +212,11 @@
       var column = subplotColumn(full, a);
       fit("annotations[" + i + "].text", column ? column * size.w : full.width - 16, a.font.size, false);
     });
+    // the labels of marker lines (the timescale diagram's "fast: ..." and "slow: ...") would run
+    // into each other across a narrow plot
+    (full.shapes || []).forEach(function (sh, i) {
+      if (sh.label && sh.label.text) fit("shapes[" + i + "].label.text", 0.3 * size.w, sh.label.font.size, false);
+    });
     Object.keys(full).forEach(function (k) {
       var ax = full[k];
       if (!/^[xy]axis\d*$/.test(k) || !ax.title || !ax.title.text) return;
@@ -329,6 +334,10 @@
       topBand(full4).forEach(function (i) {
         var a = full4.annotations[i];
         band = Math.max(band, lineCount(a.text) * a.font.size * 1.3 + 4);
+      });
+      (full4.shapes || []).forEach(function (sh) {  // labels at the top end of lines up to the top
+        if (sh.label && sh.label.text && sh.yref === "paper" && Math.max(sh.y0, sh.y1) >= 0.999)
+          band = Math.max(band, lineCount(sh.label.text) * sh.label.font.size * 1.3 + 4);
       });
       // plotly anchors a title of several lines higher than its top: move it under the band
       var box = titleBox(gd), down = Math.max(0, S.modebarBand + 2 - box[0]);
