@@ -43,6 +43,70 @@ LEGEND_ROW = 22
 TITLE_CHARS = 66
 
 
+#: The figures in the book theme's dark mode. The book's pages re-style every figure in the browser
+#: with these colours (book/_ext/figures.js, through :func:`dark_template`; nothing needs a kernel):
+#: backgrounds match the theme's own dark background and text its text, so a figure reads as part of
+#: the page. Trace colours (:data:`COLORS`) read on dark as they are, except near-black ones
+#: (:data:`COLORS` "mean", "kink"), which are drawn in ``ink``.
+DARK = {
+    "paper": "#14181e",          # pydata-sphinx-theme's dark --pst-color-background
+    "font": "#ced6dd",           # ... and its --pst-color-text-base
+    "grid": "#2b333f",           # grid lines: visible, quieter than the data
+    "line": "#48566b",           # axis and zero lines, borders (the theme's --pst-color-border)
+    "slider": "#48566b",         # slider rail and buttons
+    "slider_active": "#9ca4af",  # the slider's handle while pressed
+    "ink": "#e6eaee",            # what black and near-black trace, shape and text colours become
+}
+
+#: The figures on a phone: below ``width`` px of figure the book's pages re-lay every figure out
+#: (book/_ext/figures.js): margins shrink to these (axes still make room for their labels), the
+#: legend goes under the plot, horizontal, the title and subplot titles are set smaller and
+#: re-wrapped to the width, and the figure grows by what the legend takes from the plot area.
+PHONE = {
+    "width": 600,
+    "margin": dict(l=8, r=12, b=8),
+    "title_size": 15,
+    "subtitle_size": 12,
+    "axis_title_size": 14,
+    #: average glyph width / font size, to wrap titles to a width in pixels
+    "char_em": 0.56,
+}
+
+
+def dark_template() -> dict:
+    """:data:`TEMPLATE` in :data:`DARK` colours, as a plotly template dict (needs plotly)."""
+    import plotly.io as pio
+
+    light = pio.templates[TEMPLATE].to_plotly_json()
+    swap = {"white": DARK["paper"], "#2a3f5f": DARK["font"], "#ebf0f8": DARK["grid"],
+            "#dfe8f3": DARK["grid"], "#e5ecf6": DARK["paper"], "#c8d4e3": DARK["line"],
+            "#a2b1c6": DARK["line"]}
+
+    def recolour(value, key=""):
+        if isinstance(value, dict):
+            return {k: recolour(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            # colour scales and the colourway keep their colours
+            return value if "colorscale" in key or key in ("colorway", "sequential", "diverging",
+                                                            "sequentialminus") else [recolour(v) for v in value]
+        return swap.get(value.lower(), value) if isinstance(value, str) else value
+
+    dark = recolour(light)
+    layout = dark["layout"]
+    for axis in ("xaxis", "yaxis"):
+        layout[axis].update(tickcolor=DARK["line"])
+    layout["legend"] = dict(bgcolor="rgba(0,0,0,0)", font=dict(color=DARK["font"]))
+    slider = dict(bgcolor=DARK["slider"], activebgcolor=DARK["slider_active"], bordercolor=DARK["line"],
+                  tickcolor=DARK["font"], font=dict(color=DARK["font"]))
+    layout["sliderdefaults"] = {**layout.get("sliderdefaults", {}), **slider}
+    layout["updatemenudefaults"] = {**layout.get("updatemenudefaults", {}), "bgcolor": DARK["slider"],
+                                    "bordercolor": DARK["line"], "font": dict(color=DARK["font"])}
+    layout["annotationdefaults"] = {**layout.get("annotationdefaults", {}), "font": dict(color=DARK["font"])}
+    layout["hoverlabel"] = {**layout.get("hoverlabel", {}), "bgcolor": DARK["paper"],
+                            "bordercolor": DARK["line"], "font": dict(color=DARK["font"])}
+    return dark
+
+
 def wrap_title(text: str, width: int = TITLE_CHARS) -> str:
     """``text`` with ``<br>`` between words so that no line is longer than ``width`` characters
     (markup such as ``<sub>`` not counted); existing ``<br>`` breaks are kept."""

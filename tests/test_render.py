@@ -566,6 +566,8 @@ DOM_STATE = r"""
     plotly: typeof window.Plotly === 'object' && window.Plotly !== null,
     figures: figs.length,
     drawn: figs.filter(d => d.querySelector('svg.main-svg')).length,
+    // the book's figures.js has brought each figure to the page's colour mode and width
+    styled: figs.filter(d => d.hasAttribute('data-sheaflab-mode')).length,
     main_svg: document.querySelectorAll('svg.main-svg').length,
     sliders: figs.filter(d => d.querySelector('g.slider-container')).length,
     framed: figs.filter(d => d._transitionData && (d._transitionData._frames || []).length).length,
@@ -582,6 +584,7 @@ def _done(state: dict, want: dict) -> bool:
     return (
         state["ready"] == "complete"
         and state["drawn"] >= want["figures"]
+        and state["styled"] >= want["figures"]
         and state["sliders"] >= want["sliders"]
         and state["framed"] >= want["framed"]
         and state["widgets_drawn"] >= want["widget_views"]
@@ -927,9 +930,12 @@ FIGURE_LAYOUT = r"""
     });
     const fg = d.closest('figure');
     const cap = fg && fg.querySelector('figcaption');
+    const out = d.closest('div.cell_output') || d.parentElement;
     return {index: k + 1, width: Math.round(fig.x1 - fig.x0), parts: parts.length, overlaps, cut,
             caption: cap ? cap.textContent.trim().replace(/\s+/g, ' ').slice(0, 60) : null,
-            filter: getComputedStyle(d).filter};
+            filter: getComputedStyle(d).filter, mode: d.getAttribute('data-sheaflab-mode'),
+            // the output area around the figure: no sideways scroll
+            scroll: [out.scrollWidth, out.clientWidth], cell: Math.round(out.getBoundingClientRect().width)};
   });
 })()
 """ % {"tol": TOLERANCE_PX}
@@ -987,17 +993,29 @@ def _record_layout(key: str, **numbers) -> None:
 def test_figure_layout(laid_out, page, width):
     """On every figure the title, legend, sliders, annotations (subplot titles among them), axis
     titles and the mode bar (shown on hover) keep clear of one another, and no text is cut at the
-    figure's edge."""
+    figure's edge. Each figure fits its cell (no sideways scroll) and, at phone width, is laid out
+    for the phone by the book's figures.js (at desktop width, as drawn)."""
     got = laid_out(page, width)
     figs = got["figure_layout"]
     assert len(figs) == got["figures"], "a figure was not measured"
     overlaps = [f"figure {f['index']}: {o}" for f in figs for o in f["overlaps"]]
     cut = [f"figure {f['index']}: {c}" for f in figs for c in f["cut"]]
-    _record_layout(f"{page} @ {WIDTHS[width]} px", figures=len(figs), overlaps=len(overlaps), cut=len(cut))
+    wide = [f"figure {f['index']}: {f['width']} px wide, its output area scrolls "
+            f"{f['scroll'][0]} > {f['scroll'][1]} px" for f in figs
+            if f["scroll"][0] > f["scroll"][1] or f["width"] > f["cell"] + TOLERANCE_PX]
+    phone = width != "desktop"
+    not_laid_out = [f"figure {f['index']}: mode {f['mode']!r}" for f in figs
+                    if (f["mode"] or "").endswith(" phone") != phone]
+    _record_layout(f"{page} @ {WIDTHS[width]} px", figures=len(figs), overlaps=len(overlaps), cut=len(cut),
+                   wider_than_cell=len(wide), phone_layout=sum(bool(f["mode"] and "phone" in f["mode"])
+                                                             for f in figs))
     print(f"{page} at {WIDTHS[width]} px: {len(figs)} figures checked, {len(overlaps)} overlaps, "
-          f"{len(cut)} texts cut at the edge")
+          f"{len(cut)} texts cut at the edge, {len(wide)} wider than their cell")
     assert not overlaps, f"{page} at {WIDTHS[width]} px:\n" + "\n".join(overlaps)
     assert not cut, f"{page} at {WIDTHS[width]} px, text cut at the figure's edge:\n" + "\n".join(cut)
+    assert not wide, f"{page} at {WIDTHS[width]} px, figures wider than their cell:\n" + "\n".join(wide)
+    assert not not_laid_out, (f"{page} at {WIDTHS[width]} px, figures not laid out for the "
+                              f"{'phone' if phone else 'desktop'}:\n" + "\n".join(not_laid_out))
 
 
 @pytest.mark.parametrize("width", list(WIDTHS))
@@ -1032,37 +1050,200 @@ def test_chapter_figures_are_numbered_and_captioned(laid_out):
     assert numbers == list(range(1, len(numbers) + 1)), f"figure numbers out of order: {numbers}"
 
 
+#: Each figure as drawn: its mode (figures.js), CSS filter, background and text colours, and
+#: fingerprints of its layout and data (plotly's own keys, "_..." and empty containers left out,
+#: and the ranges of autoranged axes, which plotly recomputes for the figure's size, and of
+#: matched axes), its drawn height and the height of its box. Plotly's responsive resize sets
+#: autosize and drops the layout's height: those two are left out (the drawn height is kept).
+FIGURE_STATE = r"""
+(() => {
+  const clean = v => {
+    if (Array.isArray(v)) return v.map(clean);
+    if (!v || typeof v !== 'object') return v;
+    const o = {};
+    for (const k of Object.keys(v).sort()) {
+      if (k.startsWith('_')) continue;
+      const c = clean(v[k]);
+      if (c && typeof c === 'object' && !Array.isArray(c) && !Object.keys(c).length) continue;
+      o[k] = c;
+    }
+    return o;
+  };
+  const hash = s => { let h = 5381; for (let i = 0; i < s.length; i++) h = (h * 33 + s.charCodeAt(i)) | 0; return h; };
+  const lum = c => { const m = /rgba?\(([\d.]+), *([\d.]+), *([\d.]+)/.exec(c || '');
+                     return m ? (0.2126 * m[1] + 0.7152 * m[2] + 0.0722 * m[3]) / 255 : null; };
+  return [...document.querySelectorAll('div.plotly-graph-div')].map(d => {
+    const layout = clean(d.layout);
+    delete layout.autosize;
+    delete layout.height;
+    for (const k of Object.keys(layout))
+      if (/^[xy]axis\d*$/.test(k)) {
+        if (layout[k].autorange) delete layout[k].range;
+        // an axis that matches another takes its range from it (plotly's resize sets its own
+        // autorange "reversed" to true, and nothing changes on screen)
+        if (layout[k].matches) { delete layout[k].range; delete layout[k].autorange; }
+      }
+    const svg = d.querySelector('svg.main-svg');
+    const texts = [...d.querySelectorAll('.g-gtitle text, .xtick text, .ytick text, .legendtext')];
+    // the darkest drawn line or marker of the traces (a black line stays black in a bad dark mode)
+    const ink = [...d.querySelectorAll('.scatterlayer path.js-line, .scatterlayer path.point')]
+      .map(e => lum(getComputedStyle(e).stroke !== 'none' && e.classList.contains('js-line')
+                    ? getComputedStyle(e).stroke : getComputedStyle(e).fill)).filter(x => x !== null);
+    return {mode: d.getAttribute('data-sheaflab-mode'), filter: getComputedStyle(d).filter,
+            background: lum(getComputedStyle(svg).backgroundColor),
+            text: texts.length ? Math.min(...texts.map(t => lum(getComputedStyle(t).fill))) : null,
+            text_max: texts.length ? Math.max(...texts.map(t => lum(getComputedStyle(t).fill))) : null,
+            ink: ink.length ? Math.min(...ink) : null,
+            layout: hash(JSON.stringify(layout)), data: hash(JSON.stringify(clean(d.data))),
+            height: d._fullLayout.height, box: d.parentElement.style.height};
+  });
+})()
+"""
+#: Resolves when every figure of the page is in the given mode ("dark", "light phone", ...).
+WAIT_MODE = r"""
+new Promise(done => {
+  const until = Date.now() + %d * 1000;
+  const check = () => {
+    const modes = [...document.querySelectorAll('div.plotly-graph-div')].map(d => d.getAttribute('data-sheaflab-mode'));
+    if (modes.every(m => m === MODE) || Date.now() > until) done(modes); else setTimeout(check, 100);
+  };
+  setTimeout(check, 300);  // figures.js waits for plotly's resize before it re-lays out
+})
+""" % PAGE_TIMEOUT
+#: The theme's colour-mode button, as a reader clicks it, until <html data-mode> is the wanted mode.
+SWITCH_MODE = r"""
+(() => {
+  const button = document.querySelector('.theme-switch-button');
+  for (let i = 0; i < 3 && document.documentElement.dataset.mode !== MODE; i++) button.click();
+  return [document.documentElement.dataset.mode, document.documentElement.dataset.theme];
+})()
+"""
+def _open_drawn(browser: Browser, url: str, want: dict, width: int = WINDOW[0],
+                theme: str | None = None) -> str:
+    session = browser.new_page(width=width, mobile=width < 600, theme=theme)
+    browser.call("Page.navigate", {"url": url}, session=session)
+    browser.wait_event(session, "Page.loadEventFired", PAGE_TIMEOUT)
+    deadline = time.monotonic() + PAGE_TIMEOUT
+    while not _done(browser.evaluate(session, DOM_STATE), want) and time.monotonic() < deadline:
+        time.sleep(0.25)
+    return session
+
+
+def _wait_mode(browser: Browser, session: str, mode: str) -> list:
+    return browser.evaluate(session, WAIT_MODE.replace("MODE", json.dumps(mode)), timeout=PAGE_TIMEOUT + 10)
+
+
+def _shot_figure(browser: Browser, session: str, index: int, path: Path) -> None:
+    x, y, w, h = browser.evaluate(session, FIGURE_BOXES)[index]
+    browser.evaluate(session, f"window.scrollTo(0, {max(y - 40, 0)})")
+    png = browser.call("Page.captureScreenshot",
+                       {"format": "png", "captureBeyondViewport": True,
+                        "clip": {"x": max(x - 10, 0), "y": max(y - 10, 0), "width": w + 20,
+                                 "height": h + 20, "scale": 1}}, session=session, timeout=60)["data"]
+    path.write_bytes(base64.b64decode(png))
+
+
 def test_figures_follow_the_colour_mode(browser, site, built_book):
-    """In the theme's dark mode the figures are drawn dark (a colour-inverting filter on the white
-    template), in light mode as they are. Screenshots of the first captioned figure in both modes:
-    chapter-light.png, chapter-dark.png."""
+    """In the theme's dark mode every figure is re-styled dark by plotly itself (no CSS filter):
+    dark background, light text, no black trace left black; switching back to light (the theme's
+    button, as a reader does) restores each figure's layout and data exactly, and its colours. The
+    theme's "auto" mode follows the system's dark mode, and a page opened in dark mode draws dark.
+    Screenshots: chapter-light.png, chapter-dark.png (the first figure), chapter-dark-ink.png (a
+    figure whose black traces turned light)."""
     page = "book/chapter.html"
     want = expected((built_book / page).read_text())
-    seen = {}
-    for theme in ("light", "dark"):
-        session = browser.new_page(theme=theme)
-        browser.call("Page.navigate", {"url": site + page}, session=session)
-        browser.wait_event(session, "Page.loadEventFired", PAGE_TIMEOUT)
-        deadline = time.monotonic() + PAGE_TIMEOUT
-        while not _done(browser.evaluate(session, DOM_STATE), want) and time.monotonic() < deadline:
-            time.sleep(0.25)
-        time.sleep(0.5)
-        seen[theme] = browser.evaluate(session, """(() => ({
-            mode: document.documentElement.dataset.theme,
-            filters: [...document.querySelectorAll('div.plotly-graph-div')].map(d => getComputedStyle(d).filter),
-            box: (() => { const f = document.querySelector('figure'); const r = f.getBoundingClientRect();
-                          return [r.x, r.y + window.scrollY, r.width, r.height]; })()}))()""")
-        x, y, w, h = seen[theme]["box"]
-        png = browser.call("Page.captureScreenshot",
-                           {"format": "png", "captureBeyondViewport": True,
-                            "clip": {"x": max(x - 10, 0), "y": max(y - 10, 0), "width": w + 20,
-                                     "height": h + 20, "scale": 1}},
-                           session=session, timeout=60)["data"]
-        (ARTIFACTS / f"chapter-{theme}.png").write_bytes(base64.b64decode(png))
-        browser.close_page(session)
-    assert seen["light"]["mode"] == "light" and seen["dark"]["mode"] == "dark", seen
-    assert seen["light"]["filters"] and all(f == "none" for f in seen["light"]["filters"])
-    assert all("invert" in f for f in seen["dark"]["filters"]), seen["dark"]["filters"]
+    session = _open_drawn(browser, site + page, want, theme="light")
+    light = browser.evaluate(session, FIGURE_STATE)
+    _shot_figure(browser, session, 0, ARTIFACTS / "chapter-light.png")
+    assert len(light) == want["figures"] and all(f["mode"] == "light" for f in light), light
+
+    switched = browser.evaluate(session, SWITCH_MODE.replace("MODE", '"dark"'))
+    assert switched == ["dark", "dark"], switched
+    _wait_mode(browser, session, "dark")
+    dark = browser.evaluate(session, FIGURE_STATE)
+    inked = browser.evaluate(session, "[...document.querySelectorAll('div.plotly-graph-div')]"
+                                      ".findIndex(d => d._sheaflab.dark.traces.length > 0)")
+    _shot_figure(browser, session, 0, ARTIFACTS / "chapter-dark.png")
+    if inked >= 0:
+        _shot_figure(browser, session, inked, ARTIFACTS / "chapter-dark-ink.png")
+
+    # auto: follows the system (light in headless Chromium), then the system's dark mode
+    switched = browser.evaluate(session, SWITCH_MODE.replace("MODE", '"auto"'))
+    assert switched == ["auto", "light"], switched
+    _wait_mode(browser, session, "light")
+    back = browser.evaluate(session, FIGURE_STATE)
+    browser.call("Emulation.setEmulatedMedia",
+                 {"features": [{"name": "prefers-color-scheme", "value": "dark"}]}, session=session)
+    auto_dark = _wait_mode(browser, session, "dark")
+    browser.close_page(session)
+
+    session = _open_drawn(browser, site + page, want, theme="dark")
+    opened_dark = _wait_mode(browser, session, "dark")
+    browser.close_page(session)
+
+    problems = []
+    for k, (lt, dk, bk) in enumerate(zip(light, dark, back), start=1):
+        if dk["mode"] != "dark" or dk["filter"] != "none":
+            problems.append(f"figure {k}: mode {dk['mode']!r}, filter {dk['filter']!r} in dark mode")
+        if dk["background"] is None or dk["background"] > 0.15:
+            problems.append(f"figure {k}: background luminance {dk['background']} in dark mode")
+        if dk["text"] is not None and dk["text"] < 0.6:
+            problems.append(f"figure {k}: text luminance down to {dk['text']:.2f} in dark mode")
+        if dk["ink"] is not None and dk["ink"] < 0.25:
+            problems.append(f"figure {k}: a trace drawn at luminance {dk['ink']:.2f} in dark mode")
+        if lt["background"] < 0.9 or (lt["text_max"] is not None and lt["text_max"] > 0.5):
+            problems.append(f"figure {k}: light mode background {lt['background']}, text {lt['text_max']}")
+        if bk != lt:
+            diff = {key: (lt[key], bk[key]) for key in lt if lt[key] != bk[key]}
+            problems.append(f"figure {k}: back in light mode, not as it was: {diff}")
+    report = {"figures": len(light), "dark": sum(d["mode"] == "dark" for d in dark),
+              "dark_with_filter": sum(d["filter"] != "none" for d in dark),
+              "restored_exactly": sum(b == lt for b, lt in zip(back, light)),
+              "auto_follows_system_dark": sum(m == "dark" for m in auto_dark),
+              "opened_in_dark": sum(m == "dark" for m in opened_dark),
+              "max_background_luminance_dark": max(d["background"] for d in dark),
+              "min_text_luminance_dark": min(d["text"] for d in dark if d["text"] is not None),
+              "problems": len(problems)}
+    _record_layout(f"{page} dark mode", **report)
+    print("dark mode:", report)
+    assert not problems, "\n".join(problems)
+    assert report["auto_follows_system_dark"] == report["opened_in_dark"] == len(light), report
+
+
+def test_figures_relayout_back_when_widened(browser, site, built_book):
+    """A figure laid out for a phone goes back to its desktop layout, exactly, when the window
+    widens (and to the phone's again when it narrows)."""
+    page = "book/chapter.html"
+    want = expected((built_book / page).read_text())
+    session = _open_drawn(browser, site + page, want, theme="light")
+    desktop = browser.evaluate(session, FIGURE_STATE)
+    browser.close_page(session)
+
+    session = _open_drawn(browser, site + page, want, width=WIDTHS["phone"], theme="light")
+    phone = browser.evaluate(session, FIGURE_STATE)
+
+    def resize(width: int) -> None:
+        browser.call("Emulation.setDeviceMetricsOverride",
+                     {"width": width, "height": WINDOW[1], "deviceScaleFactor": 1, "mobile": width < 600},
+                     session=session)
+
+    resize(WINDOW[0])
+    widened_modes = _wait_mode(browser, session, "light")
+    widened = browser.evaluate(session, FIGURE_STATE)
+    resize(WIDTHS["phone"])
+    narrowed_modes = _wait_mode(browser, session, "light phone")
+    browser.close_page(session)
+    report = {"figures": len(desktop), "phone_layout": sum(f["mode"] == "light phone" for f in phone),
+              "desktop_after_widening": sum(m == "light" for m in widened_modes),
+              "restored_exactly": sum(w == d for w, d in zip(widened, desktop)),
+              "phone_after_narrowing": sum(m == "light phone" for m in narrowed_modes)}
+    _record_layout(f"{page} phone -> desktop -> phone", **report)
+    print("phone -> desktop -> phone:", report)
+    diffs = [f"figure {k}: " + str({key: (d[key], w[key]) for key in d if d[key] != w[key]})
+             for k, (d, w) in enumerate(zip(desktop, widened), start=1) if d != w]
+    assert report["phone_layout"] == len(desktop), report
+    assert not diffs, "widened, not as at desktop width:\n" + "\n".join(diffs)
+    assert report["phone_after_narrowing"] == len(desktop), report
 
 
 # ---------------------------------------------------------------------------------------------

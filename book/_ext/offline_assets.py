@@ -29,8 +29,16 @@ things for HTML builders:
    widget with a description throws on a page that also has math. Pages with widget state get a
    few lines that map ``Hub.Queue`` onto MathJax 3's ``typesetPromise``.
 
-5. **The book's own stylesheet.** ``book/_ext/book.css`` (figures in dark mode, narrow screens, code
-   cells that wrap) is copied to ``<outdir>/_static/sheaflab-book.css`` and linked from every page.
+5. **The book's own stylesheet.** ``book/_ext/book.css`` (figures that fill their cell, code cells
+   that wrap) is copied to ``<outdir>/_static/sheaflab-book.css`` and linked from every page.
+
+8. **Figures in dark mode and on a phone.** Pages with a figure load
+   ``<outdir>/_static/sheaflab-figures.js``: ``book/_ext/figures.js`` after one line that gives it
+   ``sheaflab.style``'s dark template and phone settings (:data:`sheaflab.style.DARK`,
+   :data:`sheaflab.style.PHONE`), written here at build time, so the one style of the figures stays
+   in ``sheaflab/style.py`` and the page needs no kernel. The script re-styles every figure with
+   ``Plotly.relayout`` when the theme is dark and when a figure is narrower than a phone's width,
+   and puts back what it changed when that stops being so.
 
 6. **Figure config.** Every figure is drawn without plotly's logo in its mode bar, which then shows
    only while the pointer is over the figure (it sits above the figure's title band).
@@ -77,6 +85,9 @@ NOT_SERVED = ("update.sh", "VENDORED.txt")
 #: The book's stylesheet, next to this extension, and its name in the output's _static.
 BOOK_CSS_SRC = Path(__file__).resolve().parent / "book.css"
 BOOK_CSS = "sheaflab-book.css"
+#: The figures' dark mode and phone layout (point 8): source next to this extension, name in _static.
+FIGURES_JS_SRC = Path(__file__).resolve().parent / "figures.js"
+FIGURES_JS = "sheaflab-figures.js"
 #: Plotly config for every figure of the book (a figure's own config wins).
 FIGURE_CONFIG = {"displaylogo": False, "displayModeBar": "hover", "responsive": True}
 #: Height of a figure whose layout sets none (what plotly's notebook renderer uses).
@@ -123,6 +134,16 @@ def figure_html(figure: dict[str, Any], div_id: str) -> str:
     )
 
 
+def figures_js() -> str:
+    """book/_ext/figures.js, preceded by the style it applies (from sheaflab.style, point 8)."""
+    from sheaflab import style
+
+    settings = {"dark": style.DARK, "darkTemplate": style.dark_template(), "phone": style.PHONE,
+                "modebarBand": style.MODEBAR_BAND}
+    return (f"window.sheaflabFigureStyle = {json.dumps(settings, sort_keys=True)};\n"
+            + FIGURES_JS_SRC.read_text(encoding="utf-8"))
+
+
 class PlotlyMimeRenderer:
     """myst-nb mime renderer plugin (``myst_nb.core.render.MimeRenderPlugin``) for plotly JSON."""
 
@@ -143,6 +164,7 @@ class PlotlyMimeRenderer:
         html = figure_html(content, f"plotly-{digest}")
         # Per page: myst-nb stores it and adds the <script> in html-page-context (path made relative).
         renderer.add_js_file("plotly_js", PLOTLY_JS, {})
+        renderer.add_js_file("sheaflab_figures", FIGURES_JS, {})
         return [nodes.raw("", html, format="html", classes=["output", "text_html"])]
 
 
@@ -266,6 +288,7 @@ def _copy_assets(app: Sphinx) -> None:
             VENDOR_SRC, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*NOT_SERVED)
         )
     shutil.copyfile(BOOK_CSS_SRC, Path(app.outdir) / "_static" / BOOK_CSS)
+    (Path(app.outdir) / "_static" / FIGURES_JS).write_text(figures_js(), encoding="utf-8")
     plotly_js = resources.files("plotly") / "package_data" / "plotly.min.js"
     with resources.as_file(plotly_js) as src:
         target = dest / "plotly.min.js"
