@@ -1143,18 +1143,19 @@ def _shot_figure(browser: Browser, session: str, index: int, path: Path) -> None
     path.write_bytes(base64.b64decode(png))
 
 
-def test_figures_follow_the_colour_mode(browser, site, built_book):
+@pytest.mark.parametrize("page", CHAPTER_PAGES)
+def test_figures_follow_the_colour_mode(browser, site, built_book, page):
     """In the theme's dark mode every figure is re-styled dark by plotly itself (no CSS filter):
     dark background, light text, no black trace left black; switching back to light (the theme's
     button, as a reader does) restores each figure's layout and data exactly, and its colours. The
     theme's "auto" mode follows the system's dark mode, and a page opened in dark mode draws dark.
-    Screenshots: chapter-light.png, chapter-dark.png (the first figure), chapter-dark-ink.png (a
-    figure whose black traces turned light)."""
-    page = "book/chapter.html"
+    Screenshots, per page: <page>-light.png, <page>-dark.png (the first figure), <page>-dark-ink.png
+    (a figure whose black traces turned light), e.g. chapter-dark.png."""
+    stem = Path(page).stem
     want = expected((built_book / page).read_text())
     session = _open_drawn(browser, site + page, want, theme="light")
     light = browser.evaluate(session, FIGURE_STATE)
-    _shot_figure(browser, session, 0, ARTIFACTS / "chapter-light.png")
+    _shot_figure(browser, session, 0, ARTIFACTS / f"{stem}-light.png")
     assert len(light) == want["figures"] and all(f["mode"] == "light" for f in light), light
 
     switched = browser.evaluate(session, SWITCH_MODE.replace("MODE", '"dark"'))
@@ -1163,9 +1164,9 @@ def test_figures_follow_the_colour_mode(browser, site, built_book):
     dark = browser.evaluate(session, FIGURE_STATE)
     inked = browser.evaluate(session, "[...document.querySelectorAll('div.plotly-graph-div')]"
                                       ".findIndex(d => d._sheaflab.dark.traces.length > 0)")
-    _shot_figure(browser, session, 0, ARTIFACTS / "chapter-dark.png")
+    _shot_figure(browser, session, 0, ARTIFACTS / f"{stem}-dark.png")
     if inked >= 0:
-        _shot_figure(browser, session, inked, ARTIFACTS / "chapter-dark-ink.png")
+        _shot_figure(browser, session, inked, ARTIFACTS / f"{stem}-dark-ink.png")
 
     # auto: follows the system (light in headless Chromium), then the system's dark mode
     switched = browser.evaluate(session, SWITCH_MODE.replace("MODE", '"auto"'))
@@ -1210,10 +1211,10 @@ def test_figures_follow_the_colour_mode(browser, site, built_book):
     assert report["auto_follows_system_dark"] == report["opened_in_dark"] == len(light), report
 
 
-def test_figures_relayout_back_when_widened(browser, site, built_book):
+@pytest.mark.parametrize("page", CHAPTER_PAGES)
+def test_figures_relayout_back_when_widened(browser, site, built_book, page):
     """A figure laid out for a phone goes back to its desktop layout, exactly, when the window
     widens (and to the phone's again when it narrows)."""
-    page = "book/chapter.html"
     want = expected((built_book / page).read_text())
     session = _open_drawn(browser, site + page, want, theme="light")
     desktop = browser.evaluate(session, FIGURE_STATE)
