@@ -17,7 +17,8 @@ The solutions notebook ``labs/lab12_solutions.ipynb`` is the only one to edit. I
   book's sidebar tells the two pages apart;
 * every label the notebook defines, a figure's ``name`` in a code cell's ``mystnb.figure`` metadata or a
   MyST target ``(label)=`` in markdown, gets the suffix ``-student`` (``fig-lab-curves`` becomes
-  ``fig-lab-curves-student``), and so does every ``{numref}``/``{ref}`` reference to one of them, in
+  ``fig-lab-curves-student``), and so does every reference to one of them (a ``[text](#label)``
+  link, or a ``{numref}``/``{ref}`` role), in
   markdown and in figure captions. Both pages are in the book, and Sphinx labels are global: the
   same label on both would be a duplicate-label warning, which fails the ``-W`` build. References to
   labels defined elsewhere (the chapter's figures) are left alone.
@@ -54,6 +55,9 @@ MD_TARGET = re.compile(r"^\((?P<label>[^()\s]+)\)=[ \t]*$", re.MULTILINE)
 #: A cross-reference role to a label: ``{numref}`label` ``, ``{ref}`label` `` or with a text,
 #: ``{numref}`Figure %s <label>` ``.
 XREF = re.compile(r"\{(?P<role>numref|ref)\}`(?P<text>[^`<]*?<)?(?P<label>[^`<>\s]+)(?P<close>>?)`")
+#: A Markdown link to a label, ``[the loss curves](#fig-lab-curves)``: what the lab's prose uses,
+#: since JupyterLab shows a MyST role as raw text and a link as a link.
+LINK = re.compile(r"\]\(#(?P<label>[^)\s]+)\)")
 
 
 class MarkerError(ValueError):
@@ -118,8 +122,9 @@ def defined_labels(nb: nbformat.NotebookNode) -> list:
 
 
 def references(text: str) -> list:
-    """The labels that ``{numref}`` and ``{ref}`` roles in ``text`` point to, in order."""
-    return [m.group("label") for m in XREF.finditer(text)]
+    """The labels that ``{numref}`` and ``{ref}`` roles and ``[text](#label)`` links in ``text``
+    point to (roles first, then links)."""
+    return [m.group("label") for m in XREF.finditer(text)] + [m.group("label") for m in LINK.finditer(text)]
 
 
 def _rename_refs(text: str, renamed: dict) -> str:
@@ -128,7 +133,10 @@ def _rename_refs(text: str, renamed: dict) -> str:
         if label is None:
             return m.group(0)
         return f"{{{m.group('role')}}}`{m.group('text') or ''}{label}{m.group('close')}`"
-    return XREF.sub(sub, text)
+
+    def sub_link(m):
+        return f"](#{renamed.get(m.group('label'), m.group('label'))})"
+    return LINK.sub(sub_link, XREF.sub(sub, text))
 
 
 def rename_labels(nb: nbformat.NotebookNode, suffix: str = LABEL_SUFFIX) -> dict:

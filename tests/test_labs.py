@@ -143,13 +143,15 @@ def test_generator_renames_the_student_labels():
     other.metadata["mystnb"] = {"figure": {"name": "fig-lab-b", "caption": "B."}}
     nb.cells = [
         nbformat.v4.new_markdown_cell("(sec-lab-x)=\n## X\n\n{numref}`fig-lab-a` and {numref}`Figure %s <fig-lab-b>`,\n"
-                                      "{ref}`sec-lab-x`, {ref}`the chapter <sec-hessian>`, {numref}`fig-gd-curves`."),
+                                      "{ref}`sec-lab-x`, {ref}`the chapter <sec-hessian>`, {numref}`fig-gd-curves`, "
+                                      "[the curves](#fig-lab-a), [the chapter's](#fig-gd-curves)."),
         fig, other,
     ]
     out = make_student.make_student(nb)
     assert out.cells[0].source == ("(sec-lab-x-student)=\n## X\n\n{numref}`fig-lab-a-student` and "
                                    "{numref}`Figure %s <fig-lab-b-student>`,\n{ref}`sec-lab-x-student`, "
-                                   "{ref}`the chapter <sec-hessian>`, {numref}`fig-gd-curves`.")
+                                   "{ref}`the chapter <sec-hessian>`, {numref}`fig-gd-curves`, "
+                                   "[the curves](#fig-lab-a-student), [the chapter's](#fig-gd-curves).")
     assert out.cells[1].metadata["mystnb"]["figure"] == {
         "name": "fig-lab-a-student",
         "caption": "As {numref}`fig-lab-b-student`, next to {numref}`fig-gd-curves`."}
@@ -356,6 +358,21 @@ def test_no_label_is_defined_twice_and_every_reference_resolves():
     for page, label in refs:                      # the student page points to its own figures
         if page == student and label.startswith("fig-lab-"):
             assert label.endswith(make_student.LABEL_SUFFIX) and defined[label] == [student], label
+
+
+#: A MyST role (``{numref}`...` ``, ``{doc}`...` ``, ``{prf:ref}`...` ``): JupyterLab shows it as raw text.
+MYST_ROLE = re.compile(r"\{[a-z]+(:[a-z]+)?\}`")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_lab_prose_reads_in_jupyterlab(path):
+    """Students read the labs in JupyterLab, which renders plain Markdown: the prose refers to
+    figures by links (``[the loss curves](#fig-lab-curves)``, resolved by the book too), never by
+    a MyST role that JupyterLab would show as ``{numref}`fig-lab-curves` ``."""
+    nb = nbformat.read(path, as_version=4)
+    raw = [(i, m.group(0)) for i, c in enumerate(nb.cells) if c.cell_type == "markdown"
+           for m in MYST_ROLE.finditer(c.source)]
+    assert not raw, f"{path.name}: MyST roles in the prose (cell, role): {raw}"
 
 
 #: The last line of a cell that displays a figure: ``fig``, or a call of ``widgets.*`` / ``figures.*``.

@@ -1136,10 +1136,14 @@ def _wait_mode(browser: Browser, session: str, mode: str) -> list:
 def _shot_figure(browser: Browser, session: str, index: int, path: Path) -> None:
     x, y, w, h = browser.evaluate(session, FIGURE_BOXES)[index]
     browser.evaluate(session, f"window.scrollTo(0, {max(y - 40, 0)})")
+    # the theme's sticky headers (and a focused skip link) would be drawn over the figure
+    sticky = "document.querySelectorAll('.bd-header, .bd-header-article, .skip-link')"
+    browser.evaluate(session, f"{sticky}.forEach(e => e.style.visibility = 'hidden')")
     png = browser.call("Page.captureScreenshot",
                        {"format": "png", "captureBeyondViewport": True,
                         "clip": {"x": max(x - 10, 0), "y": max(y - 10, 0), "width": w + 20,
                                  "height": h + 20, "scale": 1}}, session=session, timeout=60)["data"]
+    browser.evaluate(session, f"{sticky}.forEach(e => e.style.visibility = '')")
     path.write_bytes(base64.b64decode(png))
 
 
