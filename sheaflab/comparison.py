@@ -225,10 +225,9 @@ def compare_many(specs, n_jobs: int = 1, done=()) -> list:
         if p.protocol == "seed":
             rates.append((p.lr, p.lr))
             continue
-        pick = [min(p.grid, key=lambda g: (np.nan_to_num(scores[(p.task, p.dims, t, g, p.epochs, p.optimizer,
-                                                                  p.seeds[0])], nan=np.inf)))
-                for t in ("sheaf", "sgd")]
-        rates.append(tuple(float(r) for r in pick))
+        grid_scores = [[scores[(p.task, p.dims, t, g, p.epochs, p.optimizer, p.seeds[0])] for g in p.grid]
+                       for t in ("sheaf", "sgd")]
+        rates.append(tuple(float(p.grid[int(np.nanargmin(row))]) for row in grid_scores))   # raises if all NaN
     known = {(c.task, c.dims, pair.sheaf.seed, c.lr_sheaf, c.lr_sgd, c.epochs, c.optimizer, c.warm_start): pair
              for c in done for pair in c.pairs}
     wanted = [[(p.task, p.dims, s, lr_sheaf, lr_sgd, p.epochs, p.optimizer, p.warm_start) for s in p.seeds]
