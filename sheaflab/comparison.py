@@ -27,6 +27,7 @@ import numpy as np
 
 from ._checks import choice, n_jobs as check_n_jobs, positive
 from .datasets import TASK_SPECS, task_split
+from .parallel import starmap
 from .sheaf import NeuralSheaf
 from .train import SGDTrainer, SheafTrainer
 
@@ -132,16 +133,21 @@ def tune_lr(task: str, dims=None, trainer: str = "sheaf", grid=(0.003, 0.01, 0.0
     60: the test set is never looked at. n_jobs: joblib workers over the grid (same choice).
     """
     choice(trainer, "trainer", tuple(TRAINERS))
-    return _tune(task, dims, (trainer,), grid, epochs, optimizer, seed, n_jobs)[0]
-
-
-def _tune(task, dims, trainers, grid, epochs, optimizer, seed, n_jobs) -> list:
-    """tune_lr for each of ``trainers``, all their grid runs in one pool of ``n_jobs`` workers."""
     _, dims = _check_task(task, dims)
-    grid = [positive(g, "grid") for g in grid]
-    args = [(task, dims, trainer, lr, epochs, optimizer, seed) for trainer in trainers for lr in grid]
-    scores = np.array(_pool(_validation_loss, args, check_n_jobs(n_jobs))).reshape(len(trainers), len(grid))
-    return [float(grid[int(np.nanargmin(row))]) for row in scores]
+    grid = tuple(positive(g, "grid") for g in grid)
+    return _tune([(task, dims, trainer, grid, epochs, optimizer, seed)], check_n_jobs(n_jobs))[0]
+
+
+def _tune(requests, n_jobs: int) -> list:
+    """The :func:`tune_lr` choice for each ``(task, dims, trainer, grid, epochs, optimizer, seed)``
+    of ``requests``, with every grid run of all of them in one pool of ``n_jobs`` workers (a run
+    that two requests share runs once). Raises if every score of a grid is NaN."""
+    runs = list(dict.fromkeys((task, dims, trainer, lr, epochs, optimizer, seed)
+                              for task, dims, trainer, grid, epochs, optimizer, seed in requests for lr in grid))
+    scores = dict(zip(runs, starmap(_validation_loss, runs, n_jobs)))
+    return [float(grid[int(np.nanargmin([scores[(task, dims, trainer, lr, epochs, optimizer, seed)]
+                                          for lr in grid]))])
+            for task, dims, trainer, grid, epochs, optimizer, seed in requests]
 
 
 def _validation_loss(task, dims, trainer, lr, epochs, optimizer, seed) -> float:
@@ -216,24 +222,16 @@ def compare_many(specs, n_jobs: int = 1, done=()) -> list:
     """
     n_jobs = check_n_jobs(n_jobs)
     plans = [_plan(**spec) for spec in specs]
-    tuning = list(dict.fromkeys((p.task, p.dims, trainer, lr, p.epochs, p.optimizer, p.seeds[0])
-                                for p in plans if p.protocol == "tuned"
-                                for trainer in ("sheaf", "sgd") for lr in p.grid))
-    scores = dict(zip(tuning, _pool(_validation_loss, tuning, n_jobs)))
-    rates = []
-    for p in plans:
-        if p.protocol == "seed":
-            rates.append((p.lr, p.lr))
-            continue
-        grid_scores = [[scores[(p.task, p.dims, t, g, p.epochs, p.optimizer, p.seeds[0])] for g in p.grid]
-                       for t in ("sheaf", "sgd")]
-        rates.append(tuple(float(p.grid[int(np.nanargmin(row))]) for row in grid_scores))   # raises if all NaN
+    tuned = [p for p in plans if p.protocol == "tuned"]
+    chosen = iter(_tune([(p.task, p.dims, trainer, p.grid, p.epochs, p.optimizer, p.seeds[0])
+                         for p in tuned for trainer in ("sheaf", "sgd")], n_jobs))
+    rates = [(next(chosen), next(chosen)) if p.protocol == "tuned" else (p.lr, p.lr) for p in plans]
     known = {(c.task, c.dims, pair.sheaf.seed, c.lr_sheaf, c.lr_sgd, c.epochs, c.optimizer, c.warm_start): pair
              for c in done for pair in c.pairs}
     wanted = [[(p.task, p.dims, s, lr_sheaf, lr_sgd, p.epochs, p.optimizer, p.warm_start) for s in p.seeds]
               for p, (lr_sheaf, lr_sgd) in zip(plans, rates)]
     todo = list(dict.fromkeys(a for args in wanted for a in args if a not in known))
-    known.update(zip(todo, _pool(run_pair, todo, n_jobs)))
+    known.update(zip(todo, starmap(run_pair, todo, n_jobs)))
     return [Cell(p.task, p.dims, p.protocol, lr_sheaf, lr_sgd, p.epochs, [known[a] for a in args],
                  p.warm_start, p.optimizer)
             for p, (lr_sheaf, lr_sgd), args in zip(plans, rates, wanted)]
@@ -262,14 +260,6 @@ def _plan(task: str, dims=None, seeds=range(5), protocol: str = "seed", lr: floa
         raise ValueError(f"seeds must hold at least 2 seeds for an interval; got {seeds}")
     return _Plan(task, dims, seeds, protocol, positive(lr, "lr"), tuple(positive(g, "grid") for g in grid),
                  positive(epochs, "epochs", integer=True), optimizer, bool(warm_start))
-
-
-def _pool(fn, args: list, n_jobs: int) -> list:
-    """``[fn(*a) for a in args]``, in ``n_jobs`` joblib workers when that is more than one."""
-    if n_jobs == 1 or len(args) < 2:
-        return [fn(*a) for a in args]
-    from joblib import Parallel, delayed
-    return Parallel(n_jobs=n_jobs)(delayed(fn)(*a) for a in args)
 
 
 def median_ci(values, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> tuple:

@@ -289,7 +289,7 @@ def one_hidden_sigmoid(sheaf, X, Y, max_iter, tol: float = 1e-13):
     base, wu = 1.0 + w2.sum(), w * u
     # sigmoid(z_2) lies in (0, 1), so h(-y) < 0 < h(1 - y): the root is bracketed from the start
     lo, hi = -y.astype(np.float64), 1.0 - y
-    r = np.clip(np.zeros(B), lo, hi)
+    r = np.zeros(B)                     # inside the bracket: labels are 0/1 (the head checks them)
     h_prev = np.full(B, np.inf)
     iters = np.zeros(B, dtype=np.int64)
     converged = np.zeros(B, dtype=bool)

@@ -27,13 +27,14 @@ from typing import NamedTuple
 import numpy as np
 
 from ._alloc import tune_allocator
-from ._checks import instance, n_jobs as check_n_jobs, positive
+from ._checks import instance, positive
 from .backprop import backprop_sums
 from .datasets import paraboloid
 from .dynamics import JointFlow
 from .local_rule import local_gradients, local_sums
 from .measure import best_time, fit_line
 from .optim import make_optimizer
+from .parallel import starmap
 from .sheaf import NeuralSheaf, flatten
 from .solve import equilibrium
 from .spectral import Timescales, equilibrium_gaps
@@ -177,11 +178,8 @@ def slowdown_study(configs, lr: float = 0.01, target_fraction: float = 0.25,
     n_jobs: joblib workers over the configurations (the epoch counts do not depend on it).
     Returns one :class:`SlowdownRow` per configuration, in the order of ``configs``.
     """
-    args = (lr, target_fraction, max_epochs, noise, sgd_epochs)
-    if check_n_jobs(n_jobs) == 1:
-        return [_slowdown_row(cfg, *args) for cfg in configs]
-    from joblib import Parallel, delayed
-    return Parallel(n_jobs=n_jobs)(delayed(_slowdown_row)(cfg, *args) for cfg in configs)
+    return starmap(_slowdown_row, [(cfg, lr, target_fraction, max_epochs, noise, sgd_epochs) for cfg in configs],
+                   n_jobs)
 
 
 def _slowdown_row(cfg, lr, target_fraction, max_epochs, noise, sgd_epochs) -> SlowdownRow:

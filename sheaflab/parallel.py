@@ -339,6 +339,16 @@ def _run_joblib(specs: list, n_jobs: int, timeout: float, retries: int) -> list:
                         len(results) + 1, len(specs), len(specs), what, tries + 1, retries + 1)
 
 
+def starmap(fn, args: list, n_jobs: int = 1) -> list:
+    """``[fn(*a) for a in args]``, in ``n_jobs`` joblib workers when that is more than one (and
+    there are at least two jobs), in the order of ``args``. For the studies' whole independent runs
+    (:mod:`sheaflab.experiments`, :mod:`sheaflab.comparison`); the fast phase has its own retries."""
+    if check_n_jobs(n_jobs) == 1 or len(args) < 2:
+        return [fn(*a) for a in args]
+    import joblib  # only the parallel path needs it
+    return joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(fn)(*a) for a in args)
+
+
 def fast_phase(sheaf: NeuralSheaf, X, Y, n_jobs: int = 1, chunk_size: int | None = None,
                return_cochain: bool = False, timeout: float | None = None, retries: int | None = None,
                **equilibrium_kwargs):

@@ -72,7 +72,7 @@ def test_a_tuned_cell_reuses_the_runs_it_would_repeat():
 def test_tuning_in_parallel_makes_the_serial_choice():
     grid = (0.001, 0.01, 0.1)
     serial = [comparison.tune_lr("saddle", (2, 4, 1), t, grid=grid, epochs=25) for t in ("sheaf", "sgd")]
-    both = comparison._tune("saddle", (2, 4, 1), ("sheaf", "sgd"), grid, 25, "adam", 0, n_jobs=2)
+    both = comparison._tune([("saddle", (2, 4, 1), t, grid, 25, "adam", 0) for t in ("sheaf", "sgd")], n_jobs=2)
     assert both == serial
 
 
