@@ -1,17 +1,23 @@
 """Closed forms of the relaxed energy: one hidden layer exactly, any depth through the output stiffness.
 
 One hidden layer (``dims = [n_0, n_1, n_L]``). With ``u = W_1 x + b_1`` pinned by the input, eliminate
-the free stalks unit by unit. At a two-sided equilibrium whose hidden units split into active ``A``
-(``z_j > 0``), inactive ``I`` (``z_j < 0``) and kink ``K`` (``z_j = 0``) units, with output weights
-``W`` (columns ``W_A``, ``W_I``, ``W_K``) and forward-pass output ``f = W relu(u) + b_2``,
+the free stalks unit by unit. Take any equilibrium, that is any minimiser of the energy on its own face
+of the activation arrangement, whose hidden units split into active ``A`` (``z_j > 0``), inactive ``I``
+(``z_j < 0``) and kink ``K`` (``z_j = 0``) units, with output weights ``W`` (columns ``W_A``, ``W_I``,
+``W_K``). Let ``f_P = W_A u_A + b_2`` be the output of the *linear* network that keeps that pattern
+(:func:`region_output`; kink units pass 0). Then
 
-    R = 1/2 ||u_K||^2 + 1/4 e^T D^{-1} e,   e = f - y - W_K u_K,
+    R = 1/2 ||u_K||^2 + 1/4 e^T D^{-1} e,   e = f_P - y,
     D = I + W_A W_A^T + 1/2 W_I W_I^T + 1/2 W_K W_K^T        (:func:`output_metrics`).
 
-For a scalar output ``D = 1 + ||w_A||^2 + 1/2 ||w_I||^2 + 1/2 ||w_K||^2`` (:func:`denominators`), and
-without kinks ``R = (f - y)^2 / (4 D)``. Where the activation region does not change, the first layer's
-gradient of ``R`` is then the squared-error loss's ``(f - y) grad f`` divided by ``2 D``: at one
-learning rate, the sheaf trainer takes first-layer steps ``2 D`` times shorter than SGD.
+``f_P`` is not the network output ``f = W relu(u) + b_2`` in general: a global minimum can make a
+forward-inactive unit active (``u_j < 0 < z_j``). For the *reached* equilibrium (the heat flow's limit
+from the forward pass, what :func:`sheaflab.equilibrium` returns) forward-inactive units never move and
+forward-active ones end active or on the kink, so there ``f_P = f - W_K u_K``, and ``f_P = f`` without
+kinks. For a scalar output ``D = 1 + ||w_A||^2 + 1/2 ||w_I||^2 + 1/2 ||w_K||^2`` (:func:`denominators`),
+and without kinks ``R = (f_P - y)^2 / (4 D)``. Where the activation region does not change, the first
+layer's gradient of ``R`` is then the squared-error loss's ``(f - y) grad f`` divided by ``2 D``: at one
+learning rate, the sheaf trainer takes first-layer steps ``2 D`` times shorter than SGD's.
 :func:`step_factor` measures that factor on a batch.
 
 Any depth (:func:`stiffness`). Inside one activation region ``P`` without kinks, the energy is a
@@ -25,7 +31,7 @@ Derivation (the book's section on what sets the slowdown): an active unit contri
 ``(u - z)^2 + a^2``, minimised by ``z = u``; a kink unit ``u^2 + a^2``; the output pair contributes
 ``(w . a + b_2 - y)^2 / 2`` after ``z_2 = (w . a + b_2 + y) / 2``. Minimising the remaining quadratic
 in ``a`` gives ``a_j = u_j - w_j r`` (active) and ``a_j = -w_j r / 2`` (others), with
-``r = (f - y - w_K . u_K) / D`` the output discord times two.
+``r = (f_P - y) / D`` the output discord times two.
 """
 
 from __future__ import annotations
@@ -66,21 +72,36 @@ def denominators(sheaf: NeuralSheaf, active) -> np.ndarray:
 
 
 def residual(sheaf: NeuralSheaf, X, Y, active, kinks) -> np.ndarray:
-    """(B,) the two-sided equilibrium energy ``R`` from the closed form, given the equilibrium's unit
-    sets (``active``, ``kinks``: (B, n_1) bool). X: (B, n_0), Y: (B, n_L); one hidden layer, any n_L:
+    """(B,) the two-sided energy of an equilibrium from the closed form, given its unit sets
+    (``active``: (B, n_1) bool, ``z > 0``; ``kinks``: (B, n_1) bool, ``z = 0``; an Equilibrium's
+    ``patterns[0]`` and ``kinks[0]``). X: (B, n_0), Y: (B, n_L); one hidden layer, any n_L:
 
-        R = 1/2 ||u_K||^2 + 1/4 e^T D^{-1} e,   e = f - y - W_K u_K,   D = :func:`output_metrics`.
+        R = 1/2 ||u_K||^2 + 1/4 e^T D^{-1} e,   e = f_P - y,   D = :func:`output_metrics`,
+
+    with ``f_P`` = :func:`region_output` for the pattern ``active`` (kink units pass 0). It holds for
+    any equilibrium that is the minimiser of its own face, the reached one (:func:`sheaflab.equilibrium`)
+    and the global minimum (:func:`sheaflab.global_equilibrium`) alike.
     """
     _check_one_hidden(sheaf, scalar=False)
     X = sheaf.check_input(X)
     Y = sheaf.check_target(Y, X.shape[0])
-    kinks = np.asarray(kinks, dtype=bool)
-    forward = sheaf._forward_cochain(X)
-    u, f = forward.z[0], forward.z[-1]                # u = W_1 x + b_1 is pinned by the input
+    active = _unit_set(active, "active", X.shape[0], sheaf.dims[1])
+    kinks = _unit_set(kinks, "kinks", X.shape[0], sheaf.dims[1])
+    if np.any(active & kinks):
+        raise ValueError("active and kinks overlap: a unit on the kink z = 0 is not active")
+    u = X @ sheaf.weights[0].T + sheaf.biases[0]                # pinned by the input
     uk = np.where(kinks, u, 0.0)
-    e = f - Y - uk @ sheaf.weights[1].T
+    e = region_output(sheaf, X, [active]) - Y
     De = np.linalg.solve(output_metrics(sheaf, active), e[..., None])[..., 0]
     return 0.5 * (uk ** 2).sum(axis=1) + 0.25 * np.einsum("bk,bk->b", e, De)
+
+
+def _unit_set(mask, name: str, B: int, n1: int) -> np.ndarray:
+    mask = np.asarray(mask)
+    if mask.shape != (B, n1) or not np.isin(mask, (0, 1)).all():
+        raise ValueError(f"{name} must be a ({B}, {n1}) bool array (one row per example, one column per "
+                         f"hidden unit); got dtype {mask.dtype} and shape {mask.shape}")
+    return mask.astype(bool)
 
 
 def region_output(sheaf: NeuralSheaf, X, patterns) -> np.ndarray:

@@ -157,3 +157,106 @@ def test_first_step_ratio_is_the_step_factor_when_only_the_first_layer_moves():
     assert gl @ gl / (gl @ gR) == pytest.approx(1.0 / S[i], rel=1e-9)
     with pytest.raises(TypeError, match="sheaf must be"):
         experiments.first_step_ratio("net", X, Y)
+
+
+def _face_minimum_by_least_squares(sheaf, x, y, modes):
+    """The minimum of the energy on one face (every hidden unit active +1, inactive -1 or on the kink
+    0), written out as a linear least-squares problem in the free stalks (z of the non-kink units, a,
+    z_2), independently of sheaflab's solvers. Identity head, one hidden layer."""
+    W1, W2 = sheaf.weights
+    b1, b2 = sheaf.biases
+    n1, nL = W1.shape[0], W2.shape[0]
+    u = W1 @ x + b1
+    free_z = np.flatnonzero(modes != 0)
+    nz = free_z.size
+    cols = nz + n1 + nL                              # unknowns: z (free units), a, z_2
+    rows, rhs = [], []
+
+    def row(entries, value):
+        r = np.zeros(cols)
+        for k, v in entries:
+            r[k] += v
+        rows.append(r)
+        rhs.append(value)
+
+    for j in range(n1):                              # affine_1: u_j - z_j (z_j = 0 on a kink)
+        k = np.flatnonzero(free_z == j)
+        row([(int(k[0]), -1.0)] if k.size else [], -u[j])
+    for j in range(n1):                              # relu_1: z_j - a_j (active), -a_j (otherwise)
+        k = np.flatnonzero(free_z == j)
+        row(([(int(k[0]), 1.0)] if modes[j] == 1 else []) + [(nz + j, -1.0)], 0.0)
+    for i in range(nL):                              # affine_2 and output
+        row([(nz + j, W2[i, j]) for j in range(n1)] + [(nz + n1 + i, -1.0)], -b2[i])
+        row([(nz + n1 + i, 1.0)], y[i])
+    M, q = np.array(rows), np.array(rhs)
+    v = np.linalg.lstsq(M, q, rcond=None)[0]
+    return 0.5 * float(np.sum((M @ v - q) ** 2))
+
+
+@pytest.mark.parametrize("dims, seed", [([2, 3, 1], 0), ([1, 3, 2], 1)])
+def test_closed_form_holds_on_every_face_with_the_region_output(dims, seed):
+    """Proposition: on every face (any unit sets A, I, K, reachable or not) the face's minimum is
+    1/2 ||u_K||^2 + 1/4 e^T D^{-1} e with e = f_P - y, f_P the output of the linear network that keeps
+    the face's pattern. Checked against an independent least-squares solve on all 3^n_1 faces."""
+    import itertools
+    sheaf, X, Y = random_problem(dims, n=4, seed=seed, bias=0.5)
+    n1 = dims[1]
+    for modes in itertools.product((1, -1, 0), repeat=n1):
+        m = np.array(modes)
+        active = np.tile(m == 1, (len(X), 1))
+        kinks = np.tile(m == 0, (len(X), 1))
+        R = closed_form.residual(sheaf, X, Y, active, kinks)
+        brute = [_face_minimum_by_least_squares(sheaf, X[i], Y[i], m) for i in range(len(X))]
+        np.testing.assert_allclose(R, brute, rtol=1e-10, atol=1e-12)
+
+
+def test_closed_form_needs_the_region_output_not_the_network_output():
+    """The issue's case: dims [1,1,1], W1 = -0.1, w = 1, zero biases, x = 1, y = 10. The global minimum
+    has the forward-inactive unit active (z = 2.425, a = 4.95, z_2 = 7.475, energy 12.75125); the
+    formula with f_P gives it, the formula with the network output f would give 12.5. The reached
+    equilibrium keeps the unit inactive (z = u = -0.1), energy 50/3."""
+    from scipy.optimize import minimize
+    sheaf = sheaflab.NeuralSheaf([np.array([[-0.1]]), np.array([[1.0]])], [np.zeros(1), np.zeros(1)])
+    X, Y = np.array([[1.0]]), np.array([[10.0]])
+
+    def energy(v):                                   # v = (z, a, z_2), written out by hand
+        z, a, z2 = v
+        return 0.5 * ((-0.1 - z) ** 2 + (max(z, 0.0) - a) ** 2 + (a - z2) ** 2 + (z2 - 10.0) ** 2)
+
+    starts = np.random.default_rng(0).uniform(-10, 10, (200, 3))
+    brute = min(minimize(energy, s, method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12}).fun
+                for s in starts)
+    active, inactive = np.array([[True]]), np.array([[False]])
+    R_active = closed_form.residual(sheaf, X, Y, active, inactive)[0]
+    assert abs(R_active - 12.75125) < 1e-12 and abs(brute - R_active) < 1e-7
+    f = float(sheaf.forward(X)[0, 0])
+    assert f == 0.0 and abs((f - 10.0) ** 2 / (4 * 2.0) - 12.5) < 1e-12       # the old formula's value
+    eq = sheaflab.equilibrium(sheaf, X, Y)                                       # the reached equilibrium
+    assert not eq.patterns[0][0, 0] and eq.z[0][0, 0] == -0.1
+    assert abs(eq.energy[0] - 50.0 / 3.0) < 1e-12
+    assert abs(closed_form.residual(sheaf, X, Y, eq.patterns[0], eq.kinks[0])[0] - 50.0 / 3.0) < 1e-12
+
+
+def test_reached_equilibrium_region_output_is_f_minus_kink_terms():
+    """Corollary: at the reached equilibrium of one hidden layer, forward-inactive units stay inactive
+    and forward-active ones end active or on the kink, so f_P = f - W_K u_K."""
+    sheaf, X, Y = random_problem([2, 12, 2], n=300, seed=4, bias=0.5)
+    eq = sheaflab.equilibrium(sheaf, X, Y)
+    u = X @ sheaf.weights[0].T + sheaf.biases[0]
+    active, kinks = eq.patterns[0], eq.kinks[0]
+    assert kinks.any() and np.all(~active[u < 0]) and np.all(eq.z[0][u < 0] == u[u < 0])
+    assert np.all((active | kinks)[u > 0])
+    f_P = closed_form.region_output(sheaf, X, eq.patterns)
+    np.testing.assert_allclose(f_P, sheaf.forward(X) - np.where(kinks, u, 0.0) @ sheaf.weights[1].T,
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_closed_form_residual_names_bad_unit_sets():
+    sheaf, X, Y = random_problem([2, 3, 1], n=4, seed=0)
+    good = np.zeros((4, 3), dtype=bool)
+    with pytest.raises(ValueError, match="active must be a"):
+        closed_form.residual(sheaf, X, Y, good[:, :2], good)
+    with pytest.raises(ValueError, match="kinks must be a"):
+        closed_form.residual(sheaf, X, Y, good, np.full((4, 3), 2))
+    with pytest.raises(ValueError, match="overlap"):
+        closed_form.residual(sheaf, X, Y, ~good, ~good)
