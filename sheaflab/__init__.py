@@ -18,6 +18,8 @@ from .dynamics import JointFlow, JointHistory, Trajectory, euler_step, flow_velo
 from .local_rule import local_gradients
 from .sheaf import Cochain, Discords, Edge, NeuralSheaf, flatten
 from .solve import Equilibrium, equilibrium, residual
+from .global_min import global_equilibrium
+from .parameter_sheaf import ParameterSheaf, parameter_sheaf
 from .train import History, SGDTrainer, SheafTrainer, TrainingDiverged
 from . import experiments, parallel  # noqa: E402,F401
 from .parallel import WorkersLost  # noqa: E402
@@ -26,7 +28,7 @@ __version__ = "0.2.0"
 
 __all__ = [
     "Cochain", "Discords", "Edge", "NeuralSheaf", "flatten",
-    "Equilibrium", "Trajectory", "equilibrium", "residual", "region_minimizer",
+    "Equilibrium", "Trajectory", "equilibrium", "global_equilibrium", "residual", "parameter_sheaf", "ParameterSheaf", "region_minimizer",
     "local_gradients", "backprop_gradients", "flow_velocity", "euler_step",
     "History", "JointFlow", "JointHistory", "SGDTrainer", "SheafTrainer", "TrainingDiverged",
     "CheckpointError", "WorkersLost",

@@ -322,3 +322,93 @@ def comparison_figure(cells: list, quantities=("loss_ratio", "time_ratio")) -> g
     _style(fig, "The sheaf trainer against SGD on the four tasks (95% bootstrap intervals)",
            height=170 + 28 * len(cells), legend=LEGEND_BELOW, margin=dict(l=200, b=90))
     return fig
+
+
+def rescaling_grid_figure(grid) -> go.Figure:
+    """log10 of the mean reached R over the rescaling group of a net with two hidden layers, with the
+    issue's curve (c_2 = 1) and the first layer scaled against the last (c_1 = c_2) marked; ``grid``
+    from :func:`~sheaflab.rescaling.rescaling_grid`."""
+    x, y = np.log10(grid.c1), np.log10(grid.c2)
+    fig = go.Figure(go.Contour(x=x, y=y, z=np.log10(np.maximum(grid.reached, 1e-300)), colorscale="Viridis",
+                               colorbar=dict(title="log10 R"), contours=dict(showlabels=True),
+                               hovertemplate="log10 c1 %{x:.2f}<br>log10 c2 %{y:.2f}<br>log10 R %{z:.3f}"
+                                             "<extra></extra>"))
+    fig.add_trace(go.Scatter(x=x, y=np.zeros_like(x), mode="lines", name="(W1/c, b1/c, c W2): c2 = 1",
+                             line=dict(color=COLORS["sgd"], width=3)))
+    d = np.intersect1d(x, y) if np.intersect1d(x, y).size else x
+    fig.add_trace(go.Scatter(x=d, y=d, mode="lines", name="first against last: c1 = c2",
+                             line=dict(color=COLORS["sheaf"], width=3, dash="dash")))
+    fig.update_xaxes(title="log10 c1")
+    fig.update_yaxes(title="log10 c2")
+    return _style(fig, "The relaxed energy over the rescaling group (same function everywhere)", height=500,
+                  legend=LEGEND_BELOW, margin=dict(b=120))
+
+
+def arrival_figure(arrival) -> go.Figure:
+    """Discord norm of each edge (rows, in path order) against the Euler step of the pinned heat flow
+    from the forward pass, log colour scale (exact zeros blank), each edge's arrival step marked;
+    ``arrival`` from :func:`~sheaflab.locality.arrival_steps`."""
+    n = arrival.norms
+    with np.errstate(divide="ignore"):
+        z = np.where(n > 0, np.log10(np.where(n > 0, n, 1.0)), np.nan).T
+    steps = np.arange(n.shape[0])
+    fig = go.Figure(go.Heatmap(x=steps, y=arrival.edges, z=z, colorscale="Viridis",
+                               colorbar=dict(title="log10 ||d||"),
+                               hovertemplate="step %{x}<br>%{y}<br>log10 ||d|| %{z:.2f}<extra></extra>"))
+    keep = arrival.arrival >= 0
+    fig.add_trace(go.Scatter(x=arrival.arrival[keep], y=np.array(arrival.edges)[keep], mode="markers",
+                             name="first nonzero step", marker=dict(symbol="x", size=12, color=COLORS["sgd"])))
+    fig.update_xaxes(title="Euler step")
+    fig.update_yaxes(title="edge (path order)", autorange="reversed")
+    return _style(fig, "The target's error reaches the edges one vertex per Euler step", height=420,
+                  legend=LEGEND_BELOW, margin=dict(b=110, l=90))
+
+
+def parameter_sheaf_figure(psheaf) -> go.Figure:
+    """Network diagram of a :class:`~sheaflab.parameter_sheaf.ParameterSheaf`: one large node per
+    parameter stalk theta_l, a ring of pinned vertices z_l^(i) around it, one edge per (l, i) coloured
+    by its discord norm (hover for values), and the zero anchor with its reluctance edges if any."""
+    L = len(psheaf.stalk_dims)
+    d = psheaf.discord()
+    fig = go.Figure()
+    ex, ey, px, py, ptext, norms = [], [], [], [], [], []
+    centres = [(3.0 * l, 0.0) for l in range(L)]
+    for k, (name, l, i) in enumerate(psheaf.edges):
+        if i < 0:
+            continue
+        cx, cy = centres[l - 1]
+        ang = 2 * np.pi * i / psheaf.B
+        x, y = cx + np.cos(ang), cy + np.sin(ang)
+        ex += [cx, x, None]
+        ey += [cy, y, None]
+        nrm = float(np.linalg.norm(d[psheaf.edge_rows[k]:psheaf.edge_rows[k + 1]]))
+        px.append(x)
+        py.append(y)
+        norms.append(nrm)
+        ptext.append(f"z_{l}^({i}) pinned, dim {psheaf.dims[l]}<br>edge discord {nrm:.3g}")
+    fig.add_trace(go.Scatter(x=ex, y=ey, mode="lines", line=dict(color=COLORS["prediction"], width=1),
+                             hoverinfo="skip", showlegend=False))
+    if any(i < 0 for _, _, i in psheaf.edges):
+        ax, ay = 1.5 * (L - 1), -2.0
+        lx, ly = [], []
+        for cx, cy in centres:
+            lx += [cx, ax, None]
+            ly += [cy, ay, None]
+        fig.add_trace(go.Scatter(x=lx, y=ly, mode="lines", name="reluctance edges",
+                                 line=dict(color=COLORS["slow"], dash="dot")))
+        fig.add_trace(go.Scatter(x=[ax], y=[ay], mode="markers+text", text=["anchor 0"],
+                                 textposition="bottom center", name="zero anchor",
+                                 marker=dict(size=14, color=COLORS["slow"])))
+    fig.add_trace(go.Scatter(x=px, y=py, mode="markers", text=ptext, hovertemplate="%{text}<extra></extra>",
+                             name="pinned vertices z_l^(i)",
+                             marker=dict(size=10, color=norms, colorscale="Viridis", showscale=True,
+                                         colorbar=dict(title="edge discord"))))
+    fig.add_trace(go.Scatter(x=[c[0] for c in centres], y=[c[1] for c in centres], mode="markers+text",
+                             text=[f"θ_{l} ∈ R^{n}" for l, n in enumerate(psheaf.stalk_dims, start=1)],
+                             textposition="middle center", name="parameter stalks θ_l = (W_l, b_l)",
+                             marker=dict(size=46, color=COLORS["weights"], opacity=0.5),
+                             hovertemplate="%{text}<extra></extra>"))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, scaleanchor="x")
+    return _style(fig, "The parameter sheaf H_W at the equilibrium cochains of one batch", height=460,
+                  legend=LEGEND_BELOW, margin=dict(b=100))

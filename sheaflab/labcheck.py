@@ -119,9 +119,10 @@ def check_discords(fn, strict: bool = False) -> str:
 
 
 def check_local_update(fn, strict: bool = False) -> str:
-    """``fn(sheaf, eq)`` -> (grad_W, grad_b): Definition 3's local rule at an equilibrium.
+    """``fn(sheaf, eq)`` -> (grad_W, grad_b): Definition 3's local rule at the reached equilibrium.
 
-    Compared with :func:`sheaflab.local_gradients` on fresh two-sided equilibria of two networks."""
+    Compared with :func:`sheaflab.local_gradients` on the reached equilibria (what
+    :func:`sheaflab.equilibrium` returns) of fresh examples on two networks."""
     def body():
         for sheaf, X, Y, _ in _problems():
             eq = equilibrium(sheaf, X, Y)
@@ -144,8 +145,8 @@ def check_local_update(fn, strict: bool = False) -> str:
 
 def check_sheaf_step(fn, strict: bool = False) -> str:
     """``fn(sheaf, X, Y, lr)``: one full-batch step of Algorithm 4 with plain gradient descent,
-    updating ``sheaf.weights`` and ``sheaf.biases`` in place and returning the batch-mean
-    equilibrium energy (the residual R before the step).
+    updating ``sheaf.weights`` and ``sheaf.biases`` in place and returning the batch mean of the
+    reached equilibria's energies (the relaxed energy R before the step).
 
     Compared with one epoch of ``SheafTrainer(sheaf, lr, optimizer="sgd")`` on fresh data."""
     def body():
@@ -165,7 +166,7 @@ def check_sheaf_step(fn, strict: bool = False) -> str:
                     msg = _compare(g, w, f"updated {kind}_{l + 1} (dims {sheaf.dims})")
                     if msg:
                         return WRONG, msg
-            msg = _compare(got_R, np.asarray(hist.residual[0]), "returned residual R")
+            msg = _compare(got_R, np.asarray(hist.residual[0]), "returned relaxed energy R")
             if msg:
                 return WRONG, msg
         return CORRECT, "one step of your Algorithm 4 equals SheafTrainer(optimizer='sgd') for one epoch"

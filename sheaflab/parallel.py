@@ -188,7 +188,11 @@ def _stats(sheaf, X, Y, kwargs):
     true, ``(stats, equilibrium cochain)``."""
     kwargs = dict(kwargs)
     keep = kwargs.pop("_cochain", False)
-    eq = equilibrium(sheaf, X, Y, **kwargs)
+    if kwargs.get("method") == "global":   # the global minimum, by face enumeration (no init)
+        from .global_min import global_equilibrium
+        eq = global_equilibrium(sheaf, X, Y)
+    else:
+        eq = equilibrium(sheaf, X, Y, **kwargs)
     sum_W, sum_b = local_sums(sheaf, eq.cochain, eq.discord)
     stats = BatchStats(X.shape[0], sum_W, sum_b, float(eq.energy.sum()),
                        eq.discord.norms().sum(axis=0), int(eq.iterations.sum()),

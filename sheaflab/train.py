@@ -47,7 +47,7 @@ from .spectral import equilibrium_gaps
 
 # an epoch whose training MSE exceeds the initial one by this factor counts as diverged
 EXPLOSION = 1e6
-METHODS = ("direct", "diffusion")
+METHODS = ("direct", "diffusion", "global")
 
 
 def epochs_to(curve, target: float) -> int | None:
@@ -341,7 +341,11 @@ class SheafTrainer(_Trainer):
     optimizer : "sgd" (plain gradient descent, as in Definition 3), "momentum" or "adam".
     batch_size : examples per slow step; None = full batch.
     method : the fast phase, as in :func:`~sheaflab.equilibrium`: "direct" (per-region linear solves)
-        or "diffusion" (explicit Euler heat flow). ``fast`` is the same option under its earlier name.
+        or "diffusion" (explicit Euler heat flow), both of which reach the *reached equilibrium*; or
+        "global": the *global minimum* of each example's energy by enumerating every face
+        (:func:`sheaflab.global_min.global_equilibrium`; small nets only, ``3^N`` faces for ``N``
+        hidden units, no warm starts, ``tol`` and ``max_iter`` unused). ``fast`` is the same option
+        under its earlier name.
     tol, max_iter : fast-phase tolerance ``tau_c`` and iteration cap, passed to :func:`equilibrium`.
     l2 : weight of the reluctance edges (Definition 8): the energy gains ``l2/2 ||theta||^2``.
     n_jobs : joblib workers for the fast phase (Proposition 6); honours ``joblib.parallel_config``.
@@ -385,6 +389,8 @@ class SheafTrainer(_Trainer):
         self.n_jobs = check_n_jobs(n_jobs)
         self.tol, self.max_iter = tol, max_iter
         self._eq_kwargs = {"method": self.method}
+        if self.method == "global":   # exhaustive enumeration: no tolerance, no iteration cap
+            tol = max_iter = None
         if tol is not None:
             self._eq_kwargs["tol"] = positive(tol, "tol")
         if max_iter is not None:

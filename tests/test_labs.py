@@ -395,3 +395,114 @@ def test_every_lab_figure_is_numbered_and_captioned(path):
             bare.append(cell.id)
     assert shown, f"{path.name}: no figure cell found"
     assert not bare, f"{path.name}: figure cells without a label and caption (mystnb.figure): {bare}"
+
+
+# ---------------------------------------------------------------- (e) what the prose says (issue 19, issue 22)
+def _markdown(path):
+    return [(c.get("id"), c.source) for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"]
+
+
+#: Statements the labs must not make: overclaims of locality, the old name of the equilibrium, a
+#: "95% interval" over a handful of seeds, a unique minimum of the two-sided energy.
+FORBIDDEN = [r"no chain rule crosses", r"never used a backward pass", r"without a backward pass",
+             r"without backpropagation", r"two-sided equilibrium", r"95\s*%", r"bootstrap interval",
+             r"unique (two-sided )?minim(um|iser|izer) of the (two-sided )?energy\b(?! on)",
+             r"monotone root-find"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_lab_prose_makes_no_overclaims(path):
+    found = [(cid, pat) for cid, text in _markdown(path) for pat in FORBIDDEN
+             if re.search(pat, text, re.IGNORECASE)]
+    assert not found, f"{path.name}: (cell, statement): {found}"
+    text = " ".join(t for _, t in _markdown(path))
+    assert "reached equilibrium" in text and "global minimum" in text, \
+        f"{path.name}: name the reached equilibrium and the global minimum"
+
+
+def _math_problems(source, md):
+    """Raw LaTeX or stray ``$`` left in the text of parsed MyST markdown, and list items that start
+    with a LaTeX command (a display line beginning with ``+ `` or ``- `` read as a bullet)."""
+    problems = []
+
+    def walk(tokens):
+        for t in tokens:
+            if t.children:
+                walk(t.children)
+            if t.type == "text" and re.search(r"\\[A-Za-z]+|\$", t.content):
+                problems.append(t.content[:80])
+    tokens = md.parse(source)
+    walk(tokens)
+    lines = source.split("\n")
+    problems += [lines[t.map[0]].strip()[:80] for t in tokens if t.type == "list_item_open" and t.map
+                 and re.match(r"^[-+*]\s*\\", lines[t.map[0]].strip())]
+    return problems
+
+
+@pytest.fixture(scope="module")
+def myst_md():
+    config = pytest.importorskip("myst_parser.config.main")
+    mdit = pytest.importorskip("myst_parser.parsers.mdit")
+    from markdown_it.renderer import RendererHTML
+    cfg = config.MdParserConfig(enable_extensions={"dollarmath", "amsmath", "colon_fence", "deflist",
+                                                   "html_image"})
+    return mdit.create_md_parser(cfg, RendererHTML)
+
+
+def test_math_checker_catches_what_did_not_render(myst_md):
+    """The checker flags the old exercises' forms: a display glued to its paragraph with a line
+    that starts with ``+ \\Bigl(``, and accepts the same display as its own block."""
+    bad = "the chain rule gives\n$$a = b\n+ \\Bigl(c\\Bigr) = d,$$\nbecause $x$ holds."
+    good = "the chain rule gives\n\n$$\na = b\n+ \\Bigl(c\\Bigr) = d,\n$$\n\nbecause $x$ holds."
+    assert _math_problems(bad, myst_md)
+    assert _math_problems(good, myst_md) == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_lab_math_renders(path, myst_md):
+    found = [(cid, p) for cid, text in _markdown(path) for p in _math_problems(text, myst_md)]
+    assert not found, f"{path.name}: math left as raw text (cell, text): {found}"
+
+
+# ---------------------------------------------------------------- (f) the case Part 1 of the lab shows
+def test_one_hidden_layer_case_reached_vs_global():
+    """[1, 1, 1], W1 = -0.1, b1 = 0, w = 1, b2 = 0, x = 1, y = 10: the reached equilibrium (both
+    methods) has energy 50/3; the global minimum, by brute force over z_1 written out here without
+    sheaflab, is 12.75125 at z_1 = 2.425, a_1 = 4.95, z_2 = 7.475; the closed form gives it with f_P and
+    not with f."""
+    from sheaflab.closed_form import denominators, residual as closed_residual
+    net = sheaflab.NeuralSheaf([np.array([[-0.1]]), np.array([[1.0]])], [np.zeros(1), np.zeros(1)])
+    x, y = np.array([[1.0]]), np.array([[10.0]])
+    for method in ("direct", "diffusion"):
+        eq = sheaflab.equilibrium(net, x, y, method=method, tol=1e-12 if method == "diffusion" else None)
+        assert eq.energy[0] == pytest.approx(50 / 3, abs=1e-9)
+        assert eq.z[0][0, 0] == pytest.approx(-0.1, abs=1e-12)           # the forward-inactive unit stays put
+    z1 = np.linspace(-5.0, 10.0, 150_001)
+    a1 = (np.maximum(z1, 0.0) + 5.0) / 1.5                               # argmin over a_1 once z_2 = (a_1 + 10)/2
+    z2 = (a1 + 10.0) / 2
+    E = 0.5 * ((-0.1 - z1) ** 2 + (np.maximum(z1, 0.0) - a1) ** 2 + (a1 - z2) ** 2 + (z2 - 10.0) ** 2)
+    k = int(np.argmin(E))
+    assert E[k] == pytest.approx(12.75125, abs=1e-7)
+    assert (z1[k], a1[k], z2[k]) == pytest.approx((2.425, 4.95, 7.475), abs=1e-3)
+    on, off = np.array([[True]]), np.array([[False]])
+    assert closed_residual(net, x, y, on, off)[0] == pytest.approx(12.75125, abs=1e-12)      # with f_P
+    assert (0.0 - 10.0) ** 2 / (4 * denominators(net, on)[0]) == pytest.approx(12.5)         # with f: wrong
+    assert closed_residual(net, x, y, off, off)[0] == pytest.approx(50 / 3)                  # the reached one
+
+
+def test_forward_inactive_units_never_move_and_active_ones_never_turn_off():
+    """The one-hidden-layer statement Part 1 of the lab checks, here on random nets with biases: at the
+    reached equilibrium (direct and heat flow) z_j = u_j for forward-inactive units, z_j >= 0 for the
+    forward-active ones, and the two methods agree."""
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        net = sheaflab.NeuralSheaf.random([3, 9, 1], seed=seed)
+        net.biases[0][:] = rng.normal(0.0, 0.5, 9)
+        X, Y = rng.uniform(-2, 2, (40, 3)), rng.normal(0.0, 3.0, (40, 1))
+        U = X @ net.weights[0].T + net.biases[0]
+        direct = sheaflab.equilibrium(net, X, Y)
+        heat = sheaflab.equilibrium(net, X, Y, method="diffusion", tol=1e-10)
+        for eq in (direct, heat):
+            assert np.abs(eq.z[0] - U)[U < 0].max() == 0.0
+            assert eq.z[0][U > 0].min() >= 0.0
+        assert np.abs(direct.energy - heat.energy).max() < 1e-10
