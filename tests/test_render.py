@@ -67,6 +67,7 @@ PAGES = [
     "book/background.html",
     "book/chapter.html",
     "book/demonstrations.html",
+    "book/minima.html",
     "book/comparison.html",
     "book/four_tasks.html",
     "book/practice.html",
@@ -1033,7 +1034,7 @@ def test_code_cells_fit(laid_out, page, width):
 
 
 #: The chapter's pages (book/chapter.ipynb and its sections in _toc.yml); each shows figures.
-CHAPTER_PAGES = ["book/chapter.html", "book/demonstrations.html", "book/comparison.html",
+CHAPTER_PAGES = ["book/chapter.html", "book/demonstrations.html", "book/minima.html", "book/comparison.html",
                  "book/four_tasks.html"]
 
 
