@@ -366,8 +366,8 @@ def arrival_figure(arrival) -> go.Figure:
 
 def parameter_sheaf_figure(psheaf) -> go.Figure:
     """Network diagram of a :class:`~sheaflab.parameter_sheaf.ParameterSheaf`: one large node per
-    parameter stalk theta_l, a ring of pinned vertices z_l^(i) around it, one edge per (l, i) coloured
-    by its discord norm (hover for values), and the zero anchor with its reluctance edges if any."""
+    parameter stalk theta_l, a ring of pinned vertices z_l^(i) around it, one edge per (l, i), its discord
+    norm in the pinned vertex's hover text, and the zero anchor with its reluctance edges if any."""
     L = len(psheaf.stalk_dims)
     d = psheaf.discord()
     fig = go.Figure()
@@ -401,14 +401,13 @@ def parameter_sheaf_figure(psheaf) -> go.Figure:
                                  marker=dict(size=14, color=COLORS["slow"])))
     fig.add_trace(go.Scatter(x=px, y=py, mode="markers", text=ptext, hovertemplate="%{text}<extra></extra>",
                              name="pinned vertices z_l^(i)",
-                             marker=dict(size=10, color=norms, colorscale="Viridis", showscale=True,
-                                         colorbar=dict(title="edge discord"))))
+                             marker=dict(size=10, color=COLORS["sgd"])))
     fig.add_trace(go.Scatter(x=[c[0] for c in centres], y=[c[1] for c in centres], mode="markers+text",
                              text=[f"θ_{l} ∈ R^{n}" for l, n in enumerate(psheaf.stalk_dims, start=1)],
                              textposition="middle center", name="parameter stalks θ_l = (W_l, b_l)",
                              marker=dict(size=46, color=COLORS["weights"], opacity=0.5),
                              hovertemplate="%{text}<extra></extra>"))
     fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, scaleanchor="x")
+    fig.update_yaxes(visible=False)
     return _style(fig, "The parameter sheaf H_W at the equilibrium cochains of one batch", height=460,
                   legend=LEGEND_BELOW, margin=dict(b=100))
