@@ -288,7 +288,9 @@ def decision_figure(nets: dict, X, Y, resolution: int = 120, title: str = "Decis
 
 
 def comparison_figure(cells: list, quantities=("loss_ratio", "time_ratio")) -> go.Figure:
-    """Per-seed ratios of the four-task comparison with their medians and bootstrap intervals.
+    """Per-seed ratios of the four-task comparison with their medians and, as error bars, the 95%
+    bootstrap interval of the median where every cell has enough seeds for one
+    (:meth:`~sheaflab.comparison.Cell.has_interval`), else the range over the seeds (the title says which).
 
     cells: :class:`~sheaflab.comparison.Cell` list; one row per cell (task, network, protocol), one
     panel per quantity (a :class:`~sheaflab.comparison.Pair` property such as ``"loss_ratio"``,
@@ -319,7 +321,9 @@ def comparison_figure(cells: list, quantities=("loss_ratio", "time_ratio")) -> g
         fig.add_vline(x=1.0, line=dict(dash="dash", color="#888888"), row=1, col=col)
     fig.update_xaxes(type="log")
     fig.update_yaxes(autorange="reversed")
-    _style(fig, "The sheaf trainer against SGD on the four tasks (95% bootstrap intervals)",
+    bars = ("95% bootstrap intervals" if all(c.has_interval(q) for c in cells for q in quantities)
+            else "ranges over the seeds")
+    _style(fig, f"The sheaf trainer against SGD on the four tasks ({bars})",
            height=170 + 28 * len(cells), legend=LEGEND_BELOW, margin=dict(l=200, b=90))
     return fig
 

@@ -82,3 +82,6 @@ def test_comparison_figure_one_row_per_cell():
     meds = [t for t in fig.data if t.name and t.name.startswith("median")]
     assert len(meds) == 2 and len(meds[0].x) == 1
     assert meds[0].x[0] == pytest.approx(cells[0].summary("loss_ratio")[0])
+    # two seeds give no interval: the title must not claim one
+    title = fig.layout.title.text.replace("<br>", " ")
+    assert "ranges over the seeds" in title and "bootstrap" not in title

@@ -276,3 +276,29 @@ def test_trainer_global_first_step_is_the_local_rule_at_the_global_minimum():
     assert tr.history.train_loss[-1] < tr.history.train_loss[0]
     with pytest.raises(ValueError, match="method"):
         sheaflab.SheafTrainer(sheaf, method="globl")
+
+
+def test_trainer_global_checkpoint_resumes_bit_for_bit(tmp_path):
+    sheaf, X, Y = tiny([2, 3, 1], 7, B=12)
+    Y = 4.0 * Y
+    straight = sheaflab.SheafTrainer(sheaf, lr=0.02, method="global", seed=3, progress=False)
+    straight.fit(X, Y, epochs=6)
+    first = sheaflab.SheafTrainer(sheaf, lr=0.02, method="global", seed=3, progress=False)
+    first.fit(X, Y, epochs=3)
+    resumed = sheaflab.SheafTrainer.load(first.save(tmp_path / "g.npz"))
+    assert resumed.method == "global"
+    resumed.fit(X, Y, epochs=3)
+    for a, b in zip(resumed.sheaf.weights + resumed.sheaf.biases, straight.sheaf.weights + straight.sheaf.biases):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(resumed.history.train_loss, straight.history.train_loss)
+
+
+def test_training_pair_on_every_task_is_consistent():
+    from sheaflab.global_min import train_reached_vs_global
+    for task, dims in (("saddle", [2, 2, 1]), ("blobs", [2, 2, 4])):
+        p = train_reached_vs_global(task, dims, seed=1, epochs=8, n_train=20)
+        assert p.target == pytest.approx(max(p.final.values()))
+        for key in ("reached", "global"):
+            k = p.epochs_to[key] - 1
+            assert p.loss[key][k] <= p.target and np.all(p.loss[key][:k] > p.target)
+            assert p.time_to[key] == p.wall[key][k] > 0
