@@ -191,9 +191,23 @@ def output_target(head: Head, J: np.ndarray, t0: np.ndarray, Y: np.ndarray, tol:
     (B, n), (B, n) and (B,) bool.
     """
     Jinv = np.linalg.inv(J)
-    K = Jinv - np.eye(J.shape[1])
     lin = np.einsum("bij,bj->bi", Jinv, t0) + Y
-    t = t0 + np.einsum("bij,bj->bi", J, Y) if start is None else np.array(start, dtype=np.float64)
+    t = t0 + np.einsum("bij,bj->bi", J, Y) if start is None else start
+    t, done = minimize_output(head, Jinv - np.eye(J.shape[1]), lin, t, tol, max_iter)
+    y_eff = np.einsum("bij,bj->bi", Jinv, t - t0)
+    return y_eff, t, done
+
+
+def minimize_output(head: Head, K: np.ndarray, lin: np.ndarray, start: np.ndarray, tol: float = 1e-13,
+                    max_iter: int = 60) -> tuple:
+    """Per example, the minimiser ``t*`` of the strictly convex ``Phi(t) = 1/2 t^T K t - lin . t + A(t)``.
+
+    K: (B, n, n) symmetric positive semi-definite, with ``K + hess A`` positive definite; lin,
+    start: (B, n), ``start`` the first iterate.
+    Damped Newton steps (Armijo backtracking on ``Phi``) until the gradient's norm is below ``tol``
+    times the size of the terms it sums. Returns ``(t*, converged)``: (B, n) and (B,) bool.
+    """
+    t = np.array(start, dtype=np.float64)
     done = np.zeros(t.shape[0], dtype=bool)
     rows = np.arange(t.shape[0])                 # the examples still iterating
     for _ in range(max_iter):
@@ -205,7 +219,7 @@ def output_target(head: Head, J: np.ndarray, t0: np.ndarray, Y: np.ndarray, tol:
         ok = np.linalg.norm(g, axis=1) <= scale
         done[rows[ok]] = True
         keep = ~ok
-        rows, Kr, lr_, tr, g, Kt = rows[keep], Kr[keep], lr_[keep], tr[keep], g[keep], Kt[keep]
+        rows, Kr, lr_, tr, g = rows[keep], Kr[keep], lr_[keep], tr[keep], g[keep]
         if rows.size == 0:
             break
         step = -np.linalg.solve(Kr + head.hessian(tr), g[..., None])[..., 0]
@@ -223,8 +237,7 @@ def output_target(head: Head, J: np.ndarray, t0: np.ndarray, Y: np.ndarray, tol:
                 break
             alpha[bad] *= 0.5
         t[rows] = tr + alpha[:, None] * step
-    y_eff = np.einsum("bij,bj->bi", Jinv, t - t0)
-    return y_eff, t, done
+    return t, done
 
 
 _INSTANCES = {"identity": Identity(), "sigmoid": Sigmoid(), "softmax": Softmax()}

@@ -24,6 +24,7 @@ import numpy as np
 from ._checks import choice, instance, moved, positive
 from .direct import KINK, one_hidden_scalar, one_hidden_sigmoid, scalar_case, walk
 from .dynamics import Trajectory, diffuse
+from .one_hidden import one_hidden_head
 from .sheaf import Cochain, Discords, NeuralSheaf
 
 
@@ -157,7 +158,7 @@ def equilibrium(sheaf: NeuralSheaf, X, Y=None, method: str = "direct", tol: floa
     if record and method != "diffusion":
         raise ValueError("record=True needs method='diffusion' (the direct solve has no time axis)")
 
-    if start is None and not (method == "direct" and (Y is None or scalar_case(sheaf))):
+    if start is None and not (method == "direct" and (Y is None or sheaf.depth == 2)):
         start = sheaf.forward_cochain(X)
     traj = discord = None
     if method == "direct":
@@ -166,11 +167,22 @@ def equilibrium(sheaf: NeuralSheaf, X, Y=None, method: str = "direct", tol: floa
             c = sheaf.forward_cochain(X)
             converged, iters = np.ones(B, dtype=bool), np.ones(B, dtype=np.int64)
             kinks = [np.zeros(v.shape, dtype=bool) for v in c.a]
-        elif start is None:
+        elif start is None and scalar_case(sheaf):
             scalar = one_hidden_scalar if sheaf.head == "identity" else one_hidden_sigmoid
             z, a, kinks, converged, iters, d = scalar(sheaf, X, Y, max_iter)
             c = Cochain(X, z, a, Y.copy())
             discord = None if d is None else Discords(sheaf._edges, d)
+        elif start is None:             # one hidden layer, several outputs or a softmax head
+            z, a, kinks, converged, iters = one_hidden_head(sheaf, X, Y, max_iter)
+            if not converged.all():     # finish the rest by the walk from the forward pass
+                rest = np.flatnonzero(~converged)
+                fwd = sheaf.forward_cochain(X[rest])
+                zr, ar, modes, ok, it = walk(sheaf, X[rest], Y[rest], fwd, tol, max_iter, solver)
+                for l in range(2):
+                    z[l][rest] = zr[l]
+                a[0][rest], kinks[0][rest] = ar[0], modes[0] == KINK
+                converged[rest], iters[rest] = ok, iters[rest] + it
+            c = Cochain(X, z, a, Y.copy())
         else:
             z, a, modes, converged, iters = walk(sheaf, X, Y, start, tol, max_iter, solver)
             c = Cochain(X, z, a, Y.copy())

@@ -40,7 +40,6 @@ from .backprop import backprop_sums
 from .checkpoint import load_trainer, save_trainer
 from .optim import make_optimizer
 from .parallel import BatchStats, fast_phase
-from .direct import scalar_case
 from .sheaf import Cochain, NeuralSheaf
 from .solve import equilibrium
 from .spectral import equilibrium_gaps
@@ -366,8 +365,9 @@ class SheafTrainer(_Trainer):
         their equilibria differ from the forward-pass-started ones on 2-5% of the examples after
         the first epochs, with no lower energy, and the local rule at the cold ones stays closer
         to the MSE gradient (cosine 0.59 against 0.47 at epoch 200 on [2,16,16,16,1]). They apply
-        to the direct walk; the direct solve of [n_0, n_1, 1] networks (a breakpoint search from the
-        forward pass, already about one region solve) and the heat flow (``method="diffusion"``,
+        to the direct walk at two or more hidden layers; the direct solve of one-hidden-layer
+        networks (:mod:`sheaflab.one_hidden`: the reached equilibrium in closed form from the
+        forward pass, about two Newton solves of the output) and the heat flow (``method="diffusion"``,
         whose Euler steps a warm start did not reduce) start from the forward pass as before.
         ``False``: every fast phase starts from the forward pass.
     """
@@ -437,7 +437,8 @@ class SheafTrainer(_Trainer):
         # the [n_0, n_1, 1] breakpoint solve from the forward pass is already about one region
         # solve; the heat flow from the previous equilibrium measured no fewer Euler steps (about
         # 6% more on [2,8,1]: its cost is the contraction to tol, not the distance to travel)
-        return self.warm_start and self.method == "direct" and not scalar_case(self.sheaf)
+        # with one hidden layer the direct fast phase solves from the forward pass in closed form
+        return self.warm_start and self.method == "direct" and self.sheaf.depth > 2
 
     def _start_fit(self, X, Y) -> None:
         if self._uses_warm_starts():
