@@ -33,11 +33,14 @@ from .sheaf import NeuralSheaf
 
 
 def one_hidden_head(sheaf: NeuralSheaf, X: np.ndarray, Y: np.ndarray, max_iter: int = 100,
-                    tol: float = 1e-13) -> tuple:
+                    tol: float = 1e-13, guess=None) -> tuple:
     """The reached equilibrium of a ``[n_0, n_1, n_2]`` network with any head, from the forward pass.
 
     X: (B, n_0) inputs; Y: (B, n_2) targets (the head's kind). max_iter: updates of the active set
-    ``A``; tol: relative tolerance of each Newton solve. Returns ``(z, a, kinks, converged,
+    ``A``; tol: relative tolerance of each Newton solve; guess: a :class:`~sheaflab.Cochain` of the
+    same examples (say their equilibrium at the previous weights) whose ``z_2`` is the first Newton
+    iterate and whose pattern ``z_1 > 0`` (within the forward-active units) the first ``A``: it
+    changes how many steps the solve takes, not where it ends. Returns ``(z, a, kinks, converged,
     iterations)``: ``z = [z_1 (B, n_1), z_2 (B, n_2)]``, ``a = [a_1 (B, n_1)]``, ``kinks = [(B, n_1)
     bool]`` (units on ``z = 0``), ``converged`` (B,) bool and ``iterations`` (B,) int (Newton solves of
     ``z_2``, one per active set tried).
@@ -49,8 +52,12 @@ def one_hidden_head(sheaf: NeuralSheaf, X: np.ndarray, Y: np.ndarray, max_iter: 
     B, n = Y.shape
     u = X @ W1.T + b1
     pos = u > 0                                   # forward-active: active or on the kink, never off
-    act = pos.copy()
-    t = (u * pos) @ W2.T + b2                     # the forward pass's z_2: the first Newton iterate
+    if guess is None:
+        act = pos.copy()
+        t = (u * pos) @ W2.T + b2                 # the forward pass's z_2: the first Newton iterate
+    else:
+        act = pos & (guess.z[0] > 0)
+        t = np.array(guess.z[1], dtype=np.float64)
     converged = np.zeros(B, dtype=bool)
     iters = np.zeros(B, dtype=np.int64)
     rows = np.arange(B)                           # the examples whose A has not settled

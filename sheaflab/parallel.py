@@ -376,7 +376,8 @@ def fast_phase(sheaf: NeuralSheaf, X, Y, n_jobs: int = 1, chunk_size: int | None
         :class:`WorkersLost`. Only lost workers are retried, never errors of the data (see the
         module docstring).
     **equilibrium_kwargs : passed to :func:`~sheaflab.equilibrium` (``method``, ``tol``, ``max_iter``,
-        ``init``, ``step``). A :class:`~sheaflab.Cochain` ``init`` for the whole batch is split with it.
+        ``init``, ``guess``, ``step``). A :class:`~sheaflab.Cochain` ``init`` or ``guess`` for the
+        whole batch is split with it.
 
     The backend is whatever :func:`joblib.parallel_config` selects (processes by default, or
     ``"threading"``, or ``"dask"`` with a ``distributed.Client``). Chunk sums are combined in chunk
@@ -419,6 +420,8 @@ def fast_phase(sheaf: NeuralSheaf, X, Y, n_jobs: int = 1, chunk_size: int | None
         specs = []
         for lo, hi in _bounds(B, n_chunks, chunk_size):
             kw = dict(equilibrium_kwargs, init=_rows(init, lo, hi) if isinstance(init, Cochain) else init)
+            if isinstance(kw.get("guess"), Cochain):
+                kw["guess"] = _rows(kw["guess"], lo, hi)
             specs.append((sheaf, X[lo:hi], Y[lo:hi], kw, pid))
         if client is not None:
             parts = _run_dask(client, specs, timeout, retries)

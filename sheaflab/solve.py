@@ -95,7 +95,7 @@ class Equilibrium:
 
 def equilibrium(sheaf: NeuralSheaf, X, Y=None, method: str = "direct", tol: float | None = None,
                 max_iter: int | None = None, init=None, step: float | None = None,
-                record: bool = False, solver: str = "auto") -> Equilibrium:
+                record: bool = False, solver: str = "auto", guess=None) -> Equilibrium:
     """Relax a batch of cochains to equilibrium (the fast phase).
 
     Parameters
@@ -122,6 +122,10 @@ def equilibrium(sheaf: NeuralSheaf, X, Y=None, method: str = "direct", tol: floa
         reduced system, batched, with one Cholesky preconditioner shared by the batch
         (:mod:`sheaflab.reduced`); ``"auto"`` (default) picks by width
         (:func:`sheaflab.direct.choose_solver`).
+    guess : direct only, one hidden layer, from the forward pass (no ``init``): a :class:`Cochain`
+        for the same batch (say the last equilibrium of the same examples) that starts the
+        closed-form solve of :mod:`sheaflab.one_hidden`. It changes the work, not the answer (the
+        reached equilibrium); elsewhere it is ignored.
 
     Returns
     -------
@@ -151,6 +155,11 @@ def equilibrium(sheaf: NeuralSheaf, X, Y=None, method: str = "direct", tol: floa
                         np.zeros_like(start.yhat))
     else:
         raise ValueError(f"init must be a Cochain, 'forward' or 'zeros'; got {init!r}")
+    if guess is not None:
+        instance(guess, "guess", Cochain, "a sheaflab.Cochain")
+        sheaf._check_cochain(guess)
+        if guess.batch_size != B:
+            raise ValueError(f"guess must be a Cochain for the batch of {B} examples; got {guess.batch_size}")
     if method == "diffusion" and Y is None and sheaf.head != "identity":
         raise ValueError(f"method='diffusion' with only the input pinned (Y=None) is not defined for "
                          f"the {sheaf.head!r} head; its forward pass is the equilibrium: call "
@@ -173,7 +182,7 @@ def equilibrium(sheaf: NeuralSheaf, X, Y=None, method: str = "direct", tol: floa
             c = Cochain(X, z, a, Y.copy())
             discord = None if d is None else Discords(sheaf._edges, d)
         elif start is None:             # one hidden layer, several outputs or a softmax head
-            z, a, kinks, converged, iters = one_hidden_head(sheaf, X, Y, max_iter)
+            z, a, kinks, converged, iters = one_hidden_head(sheaf, X, Y, max_iter, guess=guess)
             if not converged.all():     # finish the rest by the walk from the forward pass
                 rest = np.flatnonzero(~converged)
                 fwd = sheaf.forward_cochain(X[rest])

@@ -38,6 +38,7 @@ from ._checks import choice, instance, moved, n_jobs as check_n_jobs, positive
 from .augment import add_reluctance_gradients
 from .backprop import backprop_sums
 from .checkpoint import load_trainer, save_trainer
+from .direct import scalar_case
 from .optim import make_optimizer
 from .parallel import BatchStats, fast_phase
 from .sheaf import Cochain, NeuralSheaf
@@ -365,9 +366,10 @@ class SheafTrainer(_Trainer):
         their equilibria differ from the forward-pass-started ones on 2-5% of the examples after
         the first epochs, with no lower energy, and the local rule at the cold ones stays closer
         to the MSE gradient (cosine 0.59 against 0.47 at epoch 200 on [2,16,16,16,1]). They apply
-        to the direct walk at two or more hidden layers; the direct solve of one-hidden-layer
-        networks (:mod:`sheaflab.one_hidden`: the reached equilibrium in closed form from the
-        forward pass, about two Newton solves of the output) and the heat flow (``method="diffusion"``,
+        to the direct walk at two or more hidden layers. With one hidden layer and several outputs
+        or a softmax head the last equilibrium only starts the closed-form solve of
+        :mod:`sheaflab.one_hidden` (fewer Newton steps, the same reached equilibrium); the
+        breakpoint search of [n_0, n_1, 1] networks and the heat flow (``method="diffusion"``,
         whose Euler steps a warm start did not reduce) start from the forward pass as before.
         ``False``: every fast phase starts from the forward pass.
     """
@@ -411,7 +413,8 @@ class SheafTrainer(_Trainer):
         # epoch's fast phase starts from them in turn (with full batches at the very same weights),
         # so the recording costs little more than the eigensolve itself
         idx = slice(None)
-        eq = equilibrium(self.sheaf, X, Y, init=warm.start(self.sheaf, X, Y, idx), **self._eq_kwargs)
+        start = {"guess" if self.sheaf.depth == 2 else "init": warm.start(self.sheaf, X, Y, idx)}
+        eq = equilibrium(self.sheaf, X, Y, **start, **self._eq_kwargs)
         warm.store(idx, eq.cochain)
         return float(eq.lambda_min().mean())
 
@@ -437,8 +440,7 @@ class SheafTrainer(_Trainer):
         # the [n_0, n_1, 1] breakpoint solve from the forward pass is already about one region
         # solve; the heat flow from the previous equilibrium measured no fewer Euler steps (about
         # 6% more on [2,8,1]: its cost is the contraction to tol, not the distance to travel)
-        # with one hidden layer the direct fast phase solves from the forward pass in closed form
-        return self.warm_start and self.method == "direct" and self.sheaf.depth > 2
+        return self.warm_start and self.method == "direct" and not scalar_case(self.sheaf)
 
     def _start_fit(self, X, Y) -> None:
         if self._uses_warm_starts():
@@ -450,8 +452,10 @@ class SheafTrainer(_Trainer):
         if idx is None or self._warm is None:
             return fast_phase(self.sheaf, X, Y, n_jobs=self.n_jobs, **self._eq_kwargs)
         init = self._warm.start(self.sheaf, X, Y, idx)
+        # one hidden layer: the last equilibrium only starts the closed-form solve (same answer)
+        start = {"guess" if self.sheaf.depth == 2 else "init": init}
         stats, cochain = fast_phase(self.sheaf, X, Y, n_jobs=self.n_jobs, return_cochain=True,
-                                    init=init, **self._eq_kwargs)
+                                    **start, **self._eq_kwargs)
         self._warm.store(idx, cochain)
         return stats
 

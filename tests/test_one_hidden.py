@@ -54,7 +54,7 @@ def test_unsettled_examples_are_finished_by_the_walk(monkeypatch):
     sheaf, X, Y = problem([2, 6, 4], "softmax", 5, w_scale=6.0)
     full = one_hidden_head(sheaf, X, Y)
     assert full[4].max() >= 2                       # some examples need a second active set
-    monkeypatch.setattr(solve, "one_hidden_head", lambda s, X, Y, m: one_hidden_head(s, X, Y, max_iter=1))
+    monkeypatch.setattr(solve, "one_hidden_head", lambda s, X, Y, m, **kw: one_hidden_head(s, X, Y, max_iter=1, **kw))
     eq = sheaflab.equilibrium(sheaf, X, Y)
     assert eq.success
     for mine, theirs in zip(eq.z + eq.a, full[0] + full[1]):
@@ -65,3 +65,30 @@ def test_one_hidden_head_needs_one_hidden_layer():
     sheaf, X, Y = problem([2, 3, 3, 2], "softmax", 0)
     with pytest.raises(ValueError, match="one hidden layer"):
         one_hidden_head(sheaf, X, Y)
+
+
+def test_a_guess_changes_the_work_not_the_answer():
+    sheaf, X, Y = problem([2, 25, 4], "softmax", 4)
+    cold = sheaflab.equilibrium(sheaf, X, Y)
+    moved = sheaf.copy()
+    moved.weights[1][:] += 0.05 * np.random.default_rng(0).normal(size=moved.weights[1].shape)
+    before = sheaflab.equilibrium(moved, X, Y).cochain      # the equilibrium at nearby weights
+    warm = sheaflab.equilibrium(sheaf, X, Y, guess=before)
+    for mine, theirs in zip(warm.z + warm.a, cold.z + cold.a):
+        np.testing.assert_allclose(mine, theirs, rtol=0, atol=1e-9)
+    assert warm.iterations.sum() <= cold.iterations.sum()
+    with pytest.raises(ValueError, match="guess"):
+        sheaflab.equilibrium(sheaf, X, Y, guess=sheaflab.equilibrium(sheaf, X[:3], Y[:3]).cochain)
+
+
+def test_warm_starts_at_one_hidden_layer_keep_the_training_curve():
+    from sheaflab.datasets import task_split
+    X, Y, _, _ = task_split("blobs", seed=0)
+    net = sheaflab.NeuralSheaf.random([2, 12, 4], seed=0, head="softmax")
+    runs = [sheaflab.SheafTrainer(net, lr=0.02, warm_start=w, progress=False) for w in (True, False)]
+    for tr in runs:
+        tr.fit(X, Y, epochs=20)
+    np.testing.assert_allclose(runs[0].history.train_loss, runs[1].history.train_loss, rtol=1e-9)
+    for a, b in zip(runs[0].sheaf.weights, runs[1].sheaf.weights):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-9)
+    assert runs[0].history.fast_iterations.sum() < runs[1].history.fast_iterations.sum()
