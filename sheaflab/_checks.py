@@ -5,11 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 
+#: the largest magnitude :func:`as_batch` accepts in a batch: squared (the energies) it stays far
+#: below double precision's largest number, with room for the weights' growth
+MAX_ENTRY = 1e100
+
+
 def as_batch(value, name: str, width: int | None = None) -> np.ndarray:
     """Return ``value`` as a finite float64 array of shape ``(B, width)`` with ``B >= 1``.
 
     Raises ``TypeError`` when ``value`` is not array-like and ``ValueError`` for a wrong shape,
-    an empty batch or non-finite entries. ``width=None`` accepts any number of columns.
+    an empty batch, non-finite entries or entries larger than :data:`MAX_ENTRY` in magnitude. ``width=None`` accepts any number of columns.
     """
     want = f"(B, {width})" if width is not None else "(B, n)"
     if isinstance(value, (str, bytes, dict, set)) or value is None:
@@ -26,6 +31,11 @@ def as_batch(value, name: str, width: int | None = None) -> np.ndarray:
         raise ValueError(f"{name} must have shape {want}, got {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains non-finite values (NaN or inf)")
+    big = np.abs(arr).max()
+    if big > MAX_ENTRY:
+        raise ValueError(f"{name} has entries as large as {big:.3g}: the energies square the stalks, "
+                         f"which leaves double precision (about 1.8e308); keep |{name}| below "
+                         f"{MAX_ENTRY:.0e} (standardise it)")
     return arr
 
 
@@ -75,3 +85,13 @@ def choice(value, name: str, options):
     if value not in options:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}; got {value!r}")
     return value
+
+
+def rng(seed, name: str = "seed") -> np.random.Generator:
+    """``numpy.random.default_rng(seed)``, with an error that names the argument when numpy refuses
+    the seed (a negative integer, a float, a string)."""
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{name} must be a non-negative integer, a sequence of them, None or a "
+                        f"numpy Generator; got {seed!r} ({exc})") from None

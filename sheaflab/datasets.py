@@ -25,12 +25,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import positive
+from ._checks import positive, rng as make_rng
 
 
 def _generator(n, seed):
     """(rng, n): the task's random generator and the checked number of examples."""
-    return np.random.default_rng(seed), positive(n, "n", integer=True)
+    return make_rng(seed), positive(n, "n", integer=True)
 
 
 def _square(n, seed):

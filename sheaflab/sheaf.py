@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import heads
-from ._checks import as_batch, choice, positive
+from ._checks import as_batch, choice, positive, rng as make_rng
 
 PINNINGS = ("input", "both")
 
@@ -196,7 +196,7 @@ class NeuralSheaf:
             raise TypeError(f"dims must be a list [n_0, ..., n_L] of at least two sizes; got {dims!r}")
         dims = [positive(n, f"dims[{i}]", integer=True) for i, n in enumerate(dims)]
         scale = positive(scale, "scale")
-        rng = np.random.default_rng(seed)
+        rng = make_rng(seed)
         Ws = [rng.normal(0.0, scale * np.sqrt(2.0 / dims[l]), size=(dims[l + 1], dims[l]))
               for l in range(len(dims) - 1)]
         return cls(Ws, [np.zeros(n) for n in dims[1:]], head=head)

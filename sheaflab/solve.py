@@ -170,36 +170,43 @@ def equilibrium(sheaf: NeuralSheaf, X, Y=None, method: str = "direct", tol: floa
     if start is None and not (method == "direct" and (Y is None or sheaf.depth == 2)):
         start = sheaf.forward_cochain(X)
     traj = discord = None
-    if method == "direct":
-        if Y is None:
-            # delta_free is unitriangular: forward substitution, i.e. the forward pass, solves it
-            c = sheaf.forward_cochain(X)
-            converged, iters = np.ones(B, dtype=bool), np.ones(B, dtype=np.int64)
-            kinks = [np.zeros(v.shape, dtype=bool) for v in c.a]
-        elif start is None and scalar_case(sheaf):
-            scalar = one_hidden_scalar if sheaf.head == "identity" else one_hidden_sigmoid
-            z, a, kinks, converged, iters, d = scalar(sheaf, X, Y, max_iter)
-            c = Cochain(X, z, a, Y.copy())
-            discord = None if d is None else Discords(sheaf._edges, d)
-        elif start is None:             # one hidden layer, several outputs or a softmax head
-            z, a, kinks, converged, iters = one_hidden_head(sheaf, X, Y, max_iter, guess=guess)
-            if not converged.all():     # finish the rest by the walk from the forward pass
-                rest = np.flatnonzero(~converged)
-                fwd = sheaf.forward_cochain(X[rest])
-                zr, ar, modes, ok, it = walk(sheaf, X[rest], Y[rest], fwd, tol, max_iter, solver)
-                for l in range(2):
-                    z[l][rest] = zr[l]
-                a[0][rest], kinks[0][rest] = ar[0], modes[0] == KINK
-                converged[rest], iters[rest] = ok, iters[rest] + it
-            c = Cochain(X, z, a, Y.copy())
+    try:
+        if method == "direct":
+            if Y is None:
+                # delta_free is unitriangular: forward substitution, i.e. the forward pass, solves it
+                c = sheaf.forward_cochain(X)
+                converged, iters = np.ones(B, dtype=bool), np.ones(B, dtype=np.int64)
+                kinks = [np.zeros(v.shape, dtype=bool) for v in c.a]
+            elif start is None and scalar_case(sheaf):
+                scalar = one_hidden_scalar if sheaf.head == "identity" else one_hidden_sigmoid
+                z, a, kinks, converged, iters, d = scalar(sheaf, X, Y, max_iter)
+                c = Cochain(X, z, a, Y.copy())
+                discord = None if d is None else Discords(sheaf._edges, d)
+            elif start is None:             # one hidden layer, several outputs or a softmax head
+                z, a, kinks, converged, iters = one_hidden_head(sheaf, X, Y, max_iter, guess=guess)
+                if not converged.all():     # finish the rest by the walk from the forward pass
+                    rest = np.flatnonzero(~converged)
+                    fwd = sheaf.forward_cochain(X[rest])
+                    zr, ar, modes, ok, it = walk(sheaf, X[rest], Y[rest], fwd, tol, max_iter, solver)
+                    for l in range(2):
+                        z[l][rest] = zr[l]
+                    a[0][rest], kinks[0][rest] = ar[0], modes[0] == KINK
+                    converged[rest], iters[rest] = ok, iters[rest] + it
+                c = Cochain(X, z, a, Y.copy())
+            else:
+                z, a, modes, converged, iters = walk(sheaf, X, Y, start, tol, max_iter, solver)
+                c = Cochain(X, z, a, Y.copy())
+                kinks = [m == KINK for m in modes]
         else:
-            z, a, modes, converged, iters = walk(sheaf, X, Y, start, tol, max_iter, solver)
-            c = Cochain(X, z, a, Y.copy())
-            kinks = [m == KINK for m in modes]
-    else:
-        dt = positive(step, "step") if step is not None else 1.0 / sheaf.lambda_max_bound()
-        c, converged, iters, traj = diffuse(sheaf, X, Y, start, tol, max_iter, dt, record)
-        kinks = [v == 0 for v in c.z[:-1]]
+            dt = positive(step, "step") if step is not None else 1.0 / sheaf.lambda_max_bound()
+            c, converged, iters, traj = diffuse(sheaf, X, Y, start, tol, max_iter, dt, record)
+            kinks = [v == 0 for v in c.z[:-1]]
+    except np.linalg.LinAlgError as exc:   # a region's system singular to working precision
+        raise FloatingPointError(
+            f"equilibrium: a linear solve of the fast phase failed ({exc}): the stalks are too large "
+            f"for double precision (max |X| = {np.abs(X).max():.3g}, max |W| = "
+            f"{max(np.abs(W).max() for W in sheaf.weights):.3g}); rescale X (standardise the inputs) "
+            "or the weights") from exc
     if discord is None:
         discord = sheaf._discord(c)
     energy = discord.energies().sum(axis=1)

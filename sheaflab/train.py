@@ -34,7 +34,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ._alloc import tune_allocator
-from ._checks import choice, instance, moved, n_jobs as check_n_jobs, positive
+from ._checks import choice, instance, moved, n_jobs as check_n_jobs, positive, rng as make_rng
 from .augment import add_reluctance_gradients
 from .backprop import backprop_sums
 from .checkpoint import load_trainer, save_trainer
@@ -47,6 +47,10 @@ from .spectral import equilibrium_gaps
 
 # an epoch whose training MSE exceeds the initial one by this factor counts as diverged
 EXPLOSION = 1e6
+# and, for a classification head, when its training loss (cross-entropy) exceeds the initial one by
+# this factor: the cross-entropy grows linearly in the logits where the MSE grows quadratically, so
+# both say that the outputs grew about a thousandfold
+EXPLOSION_CE = 1e3
 METHODS = ("direct", "diffusion", "global")
 
 
@@ -180,10 +184,11 @@ class _Trainer:
             raise TypeError(f"seed must be an integer or None, got {type(seed).__name__}")
         self.seed = seed
         self.progress = progress
-        self._rng = np.random.default_rng(seed)
+        self._rng = make_rng(seed)
         self.history = History([e.name for e in self.sheaf.edges])
         self._clock = 0.0
         self._mse0 = None
+        self._loss0 = None     # the initial training loss (classification heads; set by fit, not saved)
 
     @property
     def params(self) -> list:
@@ -223,6 +228,8 @@ class _Trainer:
         B = n if self.batch_size is None else min(self.batch_size, n)
         if self._mse0 is None:
             self._mse0 = self.sheaf._mse(X, Y)
+        if self._loss0 is None:
+            self._loss0 = self.sheaf.loss(X, Y)
         self._start_fit(X, Y)
         show = self.progress if progress is None else progress
         bar = tqdm(range(epochs), desc=self.label, disable=None if show is None else not show,
@@ -264,10 +271,14 @@ class _Trainer:
                 mse, loss, acc = self.sheaf._metrics(X, Y)
                 val = (None,) * 3 if X_val is None else self.sheaf._metrics(X_val, Y_val)
         except FloatingPointError as exc:
-            self._diverged(epoch, f"the fast phase failed ({exc})")
+            # before the first step the weights are the initial ones: the data, not lr, are the cause
+            first = self.history.epochs == 0 and total is None
+            self._diverged(epoch, f"the fast phase failed ({exc})", X if first else None)
         self._clock += time.perf_counter() - t0
         if not np.isfinite(mse) or mse > EXPLOSION * max(self._mse0, 1e-12):
             self._diverged(epoch, f"training MSE reached {mse:.3g}")
+        if self.sheaf._head.classifies and not (loss <= EXPLOSION_CE * max(self._loss0, 1e-12)):
+            self._diverged(epoch, f"training cross-entropy reached {loss:.3g} (from {self._loss0:.3g})")
         gap = self._gap(X, Y)
         self.history.append(train_mse=mse, val_mse=val[0], train_loss=loss, val_loss=val[1],
                             train_accuracy=acc, val_accuracy=val[2], loss=total.residual,
@@ -323,11 +334,16 @@ class _Trainer:
     def _gap(self, X, Y) -> float:
         return float("nan")
 
-    def _diverged(self, epoch, what):
+    def _diverged(self, epoch, what, X=None):
+        """Raise TrainingDiverged; ``X`` given: it failed before any step, at the initial weights."""
+        if X is not None:
+            cause = (f"It failed at the initial weights, before any step: the inputs are badly scaled "
+                     f"(max |X| = {np.abs(X).max():.3g}); standardise X")
+        else:
+            cause = (f"The learning rate lr={self.lr:g} is too large for this problem; lower lr")
         raise TrainingDiverged(
-            f"{self.label} diverged at epoch {self.history.epochs + 1}: {what}. The learning rate "
-            f"lr={self.lr:g} is too large for this problem; lower lr (the trainer keeps the weights "
-            "and the history of the last good epoch)", self.history)
+            f"{self.label} diverged at epoch {self.history.epochs + 1}: {what}. {cause} (the trainer "
+            "keeps the weights and the history of the last good epoch)", self.history)
 
 
 class SheafTrainer(_Trainer):
