@@ -24,7 +24,7 @@ from .train import History, SGDTrainer, SheafTrainer, TrainingDiverged
 from . import experiments, parallel  # noqa: E402,F401
 from .parallel import WorkersLost  # noqa: E402
 
-__version__ = "0.2.0"
+from ._version import __version__  # noqa: E402
 
 __all__ = [
     "Cochain", "Discords", "Edge", "NeuralSheaf", "flatten",

@@ -1,4 +1,10 @@
-"""Checkpoints: a trainer or a network saved to one ``.npz`` file and read back without pickle.
+"""Checkpoints: the file format of a trainer or a network, one ``.npz`` file read without pickle.
+
+This module is the format only: it writes and reads members and a JSON ``meta`` object and knows no
+class of sheaflab. Each class gives its own ``state()`` (the members and meta it needs) and
+``from_state(state)`` (which checks them and builds the object), so the format never touches an
+object's private names: :class:`~sheaflab.NeuralSheaf`, the trainers, their
+:class:`~sheaflab.History` and their warm starts.
 
 ``trainer.save(path)`` and ``SheafTrainer.load(path)`` / ``SGDTrainer.load(path)`` store and restore
 everything a resumed ``fit`` needs to continue bit for bit as if it had never stopped: the weights
@@ -59,53 +65,62 @@ from pathlib import Path
 
 import numpy as np
 
-from . import heads
-from .sheaf import NeuralSheaf
+from ._version import __version__
 
 VERSION = 1
 KINDS = {"sheaflab.sheaf": "a NeuralSheaf's weights (NeuralSheaf.save)",
          "sheaflab.trainer": "a trainer (trainer.save)"}
-TRAINERS = ("SheafTrainer", "SGDTrainer")
 # bit generators a file may name (looked up by name in numpy.random; nothing else is)
 BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+_DTYPES = {"f": "float64", "i": "an integer", "b": "bool", "U": "a string"}
 
 
 class CheckpointError(ValueError):
     """A checkpoint file that cannot be used: the message names the file and what is wrong."""
 
 
+def rng_to_json(state):
+    """A bit generator's state (``Generator.bit_generator.state``) with its arrays JSON-able."""
+    if isinstance(state, dict):
+        return {k: rng_to_json(v) for k, v in state.items()}
+    if isinstance(state, np.ndarray):
+        return {"ndarray": state.tolist(), "dtype": state.dtype.str}
+    if isinstance(state, np.integer):
+        return int(state)
+    return state
+
+
+def rng_from_json(value, state: "State") -> np.random.Generator:
+    """The generator :func:`rng_to_json` described; an unknown bit generator or a bad state raises
+    ``state.error``."""
+    def arrays(v):
+        if isinstance(v, dict):
+            if set(v) == {"ndarray", "dtype"}:
+                return np.array(v["ndarray"], dtype=np.dtype(v["dtype"]))
+            return {k: arrays(x) for k, x in v.items()}
+        return v
+    value = arrays(value)
+    name = value.get("bit_generator")
+    if name not in BIT_GENERATORS:
+        raise state.error(f"names an unknown bit generator {name!r} (known: {', '.join(BIT_GENERATORS)})")
+    try:
+        bitgen = getattr(np.random, name)()
+        bitgen.state = value
+    except (KeyError, TypeError, ValueError) as exc:
+        raise state.error(f"holds an invalid RNG state ({exc})") from None
+    return np.random.Generator(bitgen)
+
+
 # ------------------------------------------------------------------------------------- writing
-def _json_state(value):
-    """A bit generator's state with its arrays turned into JSON-able dicts."""
-    if isinstance(value, dict):
-        return {k: _json_state(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        return {"ndarray": value.tolist(), "dtype": value.dtype.str}
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
-def _from_json_state(value):
-    if isinstance(value, dict):
-        if set(value) == {"ndarray", "dtype"}:
-            return np.array(value["ndarray"], dtype=np.dtype(value["dtype"]))
-        return {k: _from_json_state(v) for k, v in value.items()}
-    return value
-
-
-def _network_members(sheaf: NeuralSheaf, kind: str, meta: dict) -> dict:
-    from . import __version__
-    meta = {"dims": sheaf.dims, "head": sheaf.head, "sheaflab": __version__, **meta}
+def write(path, kind: str, meta: dict, arrays: dict) -> Path:
+    """Write one checkpoint: ``kind`` (a key of :data:`KINDS`), ``meta`` (JSON-able; the sheaflab
+    version is added) and ``arrays`` (name -> numeric, bool or str array). Atomic: a temporary
+    file next to ``path`` is renamed over it. Returns the path."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {sorted(KINDS)}; got {kind!r}")
     members = {"format": np.array(kind), "version": np.array(VERSION, dtype=np.int64),
-               "meta": np.array(json.dumps(meta, allow_nan=True))}
-    for l, (W, b) in enumerate(zip(sheaf.weights, sheaf.biases), start=1):
-        members[f"W_{l}"] = np.asarray(W, dtype=np.float64)
-        members[f"b_{l}"] = np.asarray(b, dtype=np.float64)
-    return members
-
-
-def _write(path, members: dict) -> Path:
+               "meta": np.array(json.dumps({**meta, "sheaflab": __version__}, allow_nan=True)),
+               **arrays}
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -120,94 +135,21 @@ def _write(path, members: dict) -> Path:
     return path
 
 
-def save_sheaf(sheaf: NeuralSheaf, path) -> Path:
-    """Write ``sheaf``'s weights, biases and head to ``path`` (see the module docstring)."""
-    return _write(path, _network_members(sheaf, "sheaflab.sheaf", {}))
-
-
-def _history_members(history) -> dict:
-    out = {}
-    for name in history.FIELDS:
-        col = getattr(history, name)
-        out[f"history.{name}"] = np.asarray(col)
-    return out
-
-
-def save_trainer(trainer, path) -> Path:
-    """Write everything a bit-identical resume of ``trainer`` needs to ``path``."""
-    opt_scalars, opt_arrays = trainer.optimizer.get_state()
-    warm = getattr(trainer, "_warm", None)
-    meta = {"trainer": type(trainer).__name__ if type(trainer).__name__ in TRAINERS
-            else next(c.__name__ for c in type(trainer).__mro__ if c.__name__ in TRAINERS),
-            "hyper": trainer._hyperparameters(),
-            "optimizer": opt_scalars,
-            "optimizer_slots": {k: v is not None for k, v in opt_arrays.items()},
-            "rng": _json_state(trainer._rng.bit_generator.state),
-            "clock": float(trainer._clock),
-            "mse0": None if trainer._mse0 is None else float(trainer._mse0),
-            "history": {"edges": list(trainer.history.edges)},
-            "warm": None if warm is None else {"key": warm.key, "n": int(warm.seen.shape[0])}}
-    members = _network_members(trainer.sheaf, "sheaflab.trainer", meta)
-    for slot, arrays in opt_arrays.items():
-        for k, a in enumerate(arrays or []):
-            members[f"opt.{slot}.{k}"] = a
-    members.update(_history_members(trainer.history))
-    if warm is not None:
-        for l, z in enumerate(warm.z, start=1):
-            members[f"warm.z_{l}"] = z
-        for l, a in enumerate(warm.a, start=1):
-            members[f"warm.a_{l}"] = a
-        members["warm.seen"] = warm.seen
-    return _write(path, members)
-
-
 # ------------------------------------------------------------------------------------- reading
-class _Reader:
-    """The members of one checkpoint file, read eagerly and checked one by one."""
+class State:
+    """The members and meta of one checkpoint, with checked accessors for ``from_state``.
 
-    def __init__(self, path):
-        self.path = Path(path)
-        try:
-            z = np.load(self.path, allow_pickle=False)
-            if not isinstance(z, np.lib.npyio.NpzFile):
-                raise self.error("is a single .npy array, not a sheaflab .npz checkpoint")
-            with z:
-                self.members = {k: z[k] for k in z.files}   # reads (and CRC-checks) every member
-        except FileNotFoundError:
-            raise
-        except CheckpointError:
-            raise
-        except ValueError as exc:
-            if "pickle" in str(exc):
-                raise self.error("holds pickled data, not a sheaflab .npz checkpoint: unpickling is "
-                                 "refused, loading never runs code from a file") from None
-            raise self.error(f"is truncated or corrupt ({exc})") from None
-        except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-            raise self.error(f"is truncated or corrupt ({type(exc).__name__}: {exc})") from None
-        fmt = self.members.get("format")
-        if fmt is None or fmt.dtype.kind != "U" or fmt.ndim != 0:
-            raise self.error("has no 'format' entry: it is not a sheaflab checkpoint (written by "
-                             "trainer.save or NeuralSheaf.save)")
-        self.kind = str(fmt)
-        if self.kind not in KINDS:
-            raise self.error(f"has format {self.kind!r}, not one of {sorted(KINDS)}")
-        version = self.members.get("version")
-        if version is None or version.ndim != 0 or version.dtype.kind not in "iu":
-            raise self.error("has no integer 'version' entry")
-        if int(version) != VERSION:
-            raise self.error(f"is format version {int(version)}; this sheaflab reads version "
-                             f"{VERSION} only")
-        try:
-            self.meta = json.loads(str(self.get("meta", kind="U", shape=())))
-        except json.JSONDecodeError as exc:
-            raise self.error(f"has a corrupt 'meta' entry ({exc})") from None
-        if not isinstance(self.meta, dict):
-            raise self.error("has a 'meta' entry that is not a JSON object")
+    kind: the file's format (a key of :data:`KINDS`); meta: its JSON object; arrays: name -> array.
+    Every accessor raises :class:`CheckpointError` naming the file (``where``) and what is wrong.
+    """
+
+    def __init__(self, kind: str, meta: dict, arrays: dict, where: str = "the checkpoint"):
+        self.kind, self.meta, self.arrays, self.where = kind, meta, arrays, where
 
     def error(self, what: str) -> CheckpointError:
-        return CheckpointError(f"{self.path} {what}")
+        return CheckpointError(f"{self.where} {what}")
 
-    def field(self, name, types, what=None):
+    def field(self, name: str, types, what: str | None = None):
         """``meta[name]``, checked to be an instance of ``types`` (a bool never counts as a number)."""
         value = self.meta.get(name)
         types = types if isinstance(types, tuple) else (types,)
@@ -215,140 +157,65 @@ class _Reader:
             raise self.error(f"has no valid {what or repr(name)} in its meta entry")
         return value
 
-    def get(self, name: str, kind: str = "f", shape=None):
-        """Member ``name``, checked: dtype kind (``f`` float, ``i`` integer, ``b`` bool, ``U`` str)
-        and shape (a tuple; ``None`` for any)."""
-        if name not in self.members:
+    def get(self, name: str, kind: str = "f", shape=None) -> np.ndarray:
+        """Member ``name``, checked: dtype kind (``f`` float, ``i`` integer, ``b`` bool, ``U`` str;
+        an empty integer array passes for float) and shape (a tuple; ``None`` for any)."""
+        if name not in self.arrays:
             raise self.error(f"has no entry {name!r}: it is incomplete")
-        arr = self.members[name]
+        arr = self.arrays[name]
         if arr.dtype.kind != kind and not (kind == "i" and arr.dtype.kind == "u") \
                 and not (kind == "f" and arr.dtype.kind in "iu" and arr.size == 0):
-            raise self.error(f"entry {name!r} has dtype {arr.dtype}, expected "
-                             f"{ {'f': 'float64', 'i': 'an integer', 'b': 'bool', 'U': 'a string'}[kind] }")
+            raise self.error(f"entry {name!r} has dtype {arr.dtype}, expected {_DTYPES[kind]}")
         if shape is not None and tuple(arr.shape) != tuple(shape):
             raise self.error(f"entry {name!r} has shape {arr.shape}, expected {tuple(shape)}")
         return arr
 
-    def network(self, dims=None, head=None) -> NeuralSheaf:
-        file_dims = self.field("dims", list, "network dims")
-        if len(file_dims) < 2 or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0
-                                         for n in file_dims):
-            raise self.error(f"has invalid network dims {file_dims!r}")
-        file_head = self.field("head", str, "head")
-        if file_head not in heads.HEADS:
-            raise self.error(f"has an unknown head {file_head!r} (known: {', '.join(heads.HEADS)})")
-        if dims is not None and list(dims) != file_dims:
-            raise self.error(f"holds a network with dims {file_dims}, not the expected {list(dims)}")
-        if head is not None and head != file_head:
-            raise self.error(f"holds a network with the {file_head!r} head, not the expected {head!r}")
-        L = len(file_dims) - 1
-        Ws = [self.get(f"W_{l}", "f", (file_dims[l], file_dims[l - 1])) for l in range(1, L + 1)]
-        bs = [self.get(f"b_{l}", "f", (file_dims[l],)) for l in range(1, L + 1)]
-        try:
-            return NeuralSheaf(Ws, bs, head=file_head)
-        except (TypeError, ValueError) as exc:
-            raise self.error(f"holds an invalid network: {exc}") from None
+
+def _not_a_checkpoint(path: Path, what: str) -> CheckpointError:
+    return CheckpointError(f"{path} {what}, so it is not a sheaflab checkpoint: those are .npz "
+                           "archives written by trainer.save or NeuralSheaf.save")
 
 
-def load_sheaf(path, dims=None, head=None) -> NeuralSheaf:
-    """The network stored in ``path`` by ``NeuralSheaf.save`` (or the trained network of a trainer
-    checkpoint). ``dims`` / ``head``: what the caller expects; a file of another network raises."""
-    return _Reader(path).network(dims, head)
-
-
-def load_trainer(cls, path, dims=None, head=None):
-    """A ``cls`` (SheafTrainer or SGDTrainer) in exactly the state ``save_trainer`` wrote."""
-    from .optim import OPTIMIZERS, optimizer_from_state
-    from .train import History, _WarmStarts
-
-    r = _Reader(path)
-    if r.kind != "sheaflab.trainer":
-        raise r.error(f"holds {KINDS[r.kind]}, not a trainer: load it with NeuralSheaf.load and "
-                      f"build a {cls.__name__} on it")
-    kind = r.field("trainer", str, "trainer class")
-    base = next((c.__name__ for c in cls.__mro__ if c.__name__ in TRAINERS), None)
-    if kind != base:
-        article = {"SGDTrainer": "an"}
-        raise r.error(f"holds {article.get(kind, 'a')} {kind}, not {article.get(base, 'a')} {base}: "
-                      f"load it with {kind}.load")
-    sheaf = r.network(dims, head)
-    hyper = r.field("hyper", dict, "hyperparameters")
+def read(path) -> State:
+    """Every member of the checkpoint at ``path`` (read eagerly, CRC-checked, never unpickled),
+    its format and version checked; the classes' ``from_state`` check the rest."""
+    path = Path(path)
     try:
-        trainer = cls(sheaf, **hyper)
-    except (TypeError, ValueError) as exc:
-        raise r.error(f"holds hyperparameters the {kind} rejects: {exc}") from None
-
-    # optimizer: name, hyperparameters, t, and its per-parameter arrays
-    scalars = r.field("optimizer", dict, "optimizer state")
-    slots = r.field("optimizer_slots", dict, "optimizer slots")
-    if scalars.get("name") not in OPTIMIZERS:
-        raise r.error(f"names an unknown optimizer {scalars.get('name')!r}")
-    shapes = [p.shape for p in sheaf.parameters]
-    arrays = {slot: [r.get(f"opt.{slot}.{k}", "f", s) for k, s in enumerate(shapes)] if present else None
-              for slot, present in slots.items()}
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise _not_a_checkpoint(path, "is a single .npy array")
+        with z:
+            members = {k: z[k] for k in z.files}
+    except (FileNotFoundError, CheckpointError):
+        raise
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            # numpy reads a file that is neither .npz nor .npy as a pickle, and refuses it
+            raise _not_a_checkpoint(path, "is neither an .npz archive nor an .npy array (numpy "
+                                    "would read it as pickled data, which is refused: loading "
+                                    "never runs code from a file)") from None
+        raise CheckpointError(f"{path} is truncated or corrupt ({exc})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise CheckpointError(f"{path} is truncated or corrupt ({type(exc).__name__}: {exc})") from None
+    fmt = members.pop("format", None)
+    if fmt is None or fmt.dtype.kind != "U" or fmt.ndim != 0:
+        raise _not_a_checkpoint(path, "has no 'format' entry")
+    kind = str(fmt)
+    if kind not in KINDS:
+        raise CheckpointError(f"{path} has format {kind!r}, not one of {sorted(KINDS)}")
+    version = members.pop("version", None)
+    if version is None or version.ndim != 0 or version.dtype.kind not in "iu":
+        raise CheckpointError(f"{path} has no integer 'version' entry")
+    if int(version) != VERSION:
+        raise CheckpointError(f"{path} is format version {int(version)}; this sheaflab reads "
+                              f"version {VERSION} only")
+    state = State(kind, {}, members, str(path))
     try:
-        trainer.optimizer = optimizer_from_state(scalars, arrays)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise r.error(f"holds an invalid optimizer state ({exc})") from None
-    if set(slots) != set(trainer.optimizer.slots):
-        raise r.error(f"holds optimizer slots {sorted(slots)}, expected {list(trainer.optimizer.slots)} "
-                      f"for {scalars['name']!r}")
-
-    # the mini-batch RNG
-    state = _from_json_state(r.field("rng", dict, "RNG state"))
-    name = state.get("bit_generator")
-    if name not in BIT_GENERATORS:
-        raise r.error(f"names an unknown bit generator {name!r} (known: {', '.join(BIT_GENERATORS)})")
-    try:
-        bitgen = getattr(np.random, name)()
-        bitgen.state = state
-    except (KeyError, TypeError, ValueError) as exc:
-        raise r.error(f"holds an invalid RNG state ({exc})") from None
-    trainer._rng = np.random.Generator(bitgen)
-
-    clock = r.field("clock", (int, float), "clock")
-    trainer._clock = float(clock)
-    mse0 = r.meta.get("mse0")
-    if mse0 is not None and (isinstance(mse0, bool) or not isinstance(mse0, (int, float))):
-        raise r.error("has an invalid 'mse0' in its meta entry")
-    trainer._mse0 = None if mse0 is None else float(mse0)
-
-    # History
-    hmeta = r.field("history", dict, "history")
-    edges = hmeta.get("edges")
-    if edges != [e.name for e in sheaf.edges]:
-        raise r.error(f"holds a history over the edges {edges}, not the network's "
-                      f"{[e.name for e in sheaf.edges]}")
-    history = History(edges)
-    epochs = r.get("history.train_mse", "f").shape[0]
-    for name in History.FIELDS:
-        want = "i" if name in ("fast_iterations", "fast_unconverged") and epochs else "f"
-        col = r.get(f"history.{name}", want)
-        if name == "edge_discord":
-            if col.shape != (epochs, len(edges)) and not (epochs == 0 and col.size == 0):
-                raise r.error(f"entry 'history.edge_discord' has shape {col.shape}, expected "
-                              f"({epochs}, {len(edges)})")
-            history._columns[name] = [row.copy() for row in col.reshape(-1, len(edges))]
-            continue
-        if col.ndim != 1 or (col.shape[0] != epochs if not name.startswith("val_")
-                             else col.shape[0] > epochs):
-            raise r.error(f"entry 'history.{name}' has shape {col.shape}, expected ({epochs},): the "
-                          "history's columns are out of step")
-        history._columns[name] = col.tolist()
-    trainer.history = history
-
-    # warm starts
-    warm = r.meta.get("warm")
-    if warm is not None:
-        if not hasattr(trainer, "_warm"):
-            raise r.error("holds warm-start cochains, which an SGD trainer does not keep")
-        if not isinstance(warm, dict) or not isinstance(warm.get("key"), str) or \
-                not isinstance(warm.get("n"), int) or warm["n"] < 1:
-            raise r.error("has an invalid 'warm' entry in its meta entry")
-        n = warm["n"]
-        w = _WarmStarts(warm["key"], sheaf, n)
-        w.z = [r.get(f"warm.z_{l}", "f", (n, d)).copy() for l, d in enumerate(sheaf.dims[1:], start=1)]
-        w.a = [r.get(f"warm.a_{l}", "f", (n, d)).copy() for l, d in enumerate(sheaf.dims[1:-1], start=1)]
-        w.seen = r.get("warm.seen", "b", (n,)).copy()
-        trainer._warm = w
-    return trainer
+        meta = json.loads(str(state.get("meta", kind="U", shape=())))
+    except json.JSONDecodeError as exc:
+        raise state.error(f"has a corrupt 'meta' entry ({exc})") from None
+    if not isinstance(meta, dict):
+        raise state.error("has a 'meta' entry that is not a JSON object")
+    state.meta = meta
+    del members["meta"]
+    return state

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import heads
+from . import checkpoint, heads
 from ._checks import as_batch, choice, positive, rng as make_rng
 
 PINNINGS = ("input", "both")
@@ -243,20 +243,54 @@ class NeuralSheaf:
         """``[W_1, ..., W_L, b_1, ..., b_L]``: the arrays themselves (an optimizer updates them in place)."""
         return self.weights + self.biases
 
+    def state(self) -> tuple:
+        """``(meta, arrays)`` of a checkpoint (:mod:`sheaflab.checkpoint`): ``{"dims", "head"}``
+        and the members ``W_l`` (n_l, n_{l-1}), ``b_l`` (n_l,), float64."""
+        arrays = {}
+        for l, (W, b) in enumerate(zip(self.weights, self.biases), start=1):
+            arrays[f"W_{l}"], arrays[f"b_{l}"] = np.asarray(W, np.float64), np.asarray(b, np.float64)
+        return {"dims": self.dims, "head": self.head}, arrays
+
+    @classmethod
+    def from_state(cls, state: checkpoint.State, dims=None, head=None) -> "NeuralSheaf":
+        """The network of a checkpoint's :class:`~sheaflab.checkpoint.State` (a network's or a
+        trainer's), every member checked; ``dims`` / ``head``: what the caller expects."""
+        file_dims = state.field("dims", list, "network dims")
+        if len(file_dims) < 2 or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0
+                                         for n in file_dims):
+            raise state.error(f"has invalid network dims {file_dims!r}")
+        file_head = state.field("head", str, "head")
+        if file_head not in heads.HEADS:
+            raise state.error(f"has an unknown head {file_head!r} (known: {', '.join(heads.HEADS)})")
+        if dims is not None and list(dims) != file_dims:
+            raise state.error(f"holds a network with dims {file_dims}, not the expected {list(dims)}")
+        if head is not None and head != file_head:
+            raise state.error(f"holds a network with the {file_head!r} head, not the expected {head!r}")
+        L = len(file_dims) - 1
+        Ws = [state.get(f"W_{l}", "f", (file_dims[l], file_dims[l - 1])) for l in range(1, L + 1)]
+        bs = [state.get(f"b_{l}", "f", (file_dims[l],)) for l in range(1, L + 1)]
+        try:
+            return cls(Ws, bs, head=file_head)
+        except (TypeError, ValueError) as exc:
+            raise state.error(f"holds an invalid network: {exc}") from None
+
     def save(self, path):
         """Write the weights, biases and head to ``path``, a ``.npz`` file in the format of
         :mod:`sheaflab.checkpoint` (written atomically); returns the path."""
-        from .checkpoint import save_sheaf
-        return save_sheaf(self, path)
+        return checkpoint.write(path, "sheaflab.sheaf", *self.state())
 
     @classmethod
     def load(cls, path, dims=None, head=None) -> "NeuralSheaf":
-        """The network saved by :meth:`save` (or the trained network of a trainer checkpoint),
-        read with ``allow_pickle=False``. ``dims`` / ``head``: what the caller expects; a file of
-        another network, a truncated or corrupt one, or one of another format version raises
-        :class:`sheaflab.checkpoint.CheckpointError` (a ValueError) saying what is wrong."""
-        from .checkpoint import load_sheaf
-        return load_sheaf(path, dims, head)
+        """The network saved by :meth:`save`, read with ``allow_pickle=False``. ``dims`` / ``head``:
+        what the caller expects; a file of another network, a truncated or corrupt one, or one of
+        another format version raises :class:`sheaflab.CheckpointError` (a ValueError) saying what
+        is wrong. A trainer's checkpoint is refused (``SheafTrainer.load(path).sheaf`` reads its
+        network)."""
+        state = checkpoint.read(path)
+        if state.kind != "sheaflab.sheaf":
+            raise state.error(f"holds {checkpoint.KINDS[state.kind]}, not a network alone: load it "
+                              "with SheafTrainer.load or SGDTrainer.load and read its .sheaf")
+        return cls.from_state(state, dims, head)
 
     def copy(self) -> "NeuralSheaf":
         """An independent copy, its arrays checked again (a user may have replaced some)."""

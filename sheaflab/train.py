@@ -37,9 +37,9 @@ from ._alloc import tune_allocator
 from ._checks import choice, instance, moved, n_jobs as check_n_jobs, positive, rng as make_rng
 from .augment import add_reluctance_gradients
 from .backprop import backprop_sums
-from .checkpoint import load_trainer, save_trainer
+from . import checkpoint
 from .direct import scalar_case
-from .optim import make_optimizer
+from .optim import OPTIMIZERS, make_optimizer, optimizer_from_state
 from .parallel import BatchStats, fast_phase
 from .sheaf import Cochain, NeuralSheaf
 from .solve import equilibrium
@@ -81,7 +81,7 @@ class _Column:
     def __get__(self, history, owner=None):
         if history is None:
             return self
-        values = history._columns[self.name]
+        values = history.column(self.name)
         if self.name == "edge_discord":
             return np.array(values).reshape(-1, len(history.edges))
         return np.array(values)
@@ -126,13 +126,48 @@ class History:
         self.edges = list(edges)
         self._columns = {name: [] for name in self.FIELDS}
 
-    def _lengths(self) -> dict:
+    def column(self, name: str) -> list:
+        """The list behind field ``name`` (one entry per epoch; the attribute gives it as an array)."""
+        return self._columns[name]
+
+    def lengths(self) -> dict:
+        """The length of every column now, for :meth:`truncate` (the trainer's rollback)."""
         return {name: len(col) for name, col in self._columns.items()}
 
-    def _truncate(self, lengths: dict) -> None:
-        """Drop whatever was appended after :meth:`_lengths` returned ``lengths``."""
+    def truncate(self, lengths: dict) -> None:
+        """Drop whatever was appended after :meth:`lengths` returned ``lengths``."""
         for name, col in self._columns.items():
             del col[lengths[name]:]
+
+    def state(self) -> tuple:
+        """``(meta, arrays)`` for a checkpoint: the edges, and ``history.<field>`` per field."""
+        return ({"edges": list(self.edges)},
+                {f"history.{name}": np.asarray(getattr(self, name)) for name in self.FIELDS})
+
+    @classmethod
+    def from_state(cls, state, meta, edges: list) -> "History":
+        """The History a checkpoint's ``state`` holds (``meta``: its history entry), checked
+        against the network's ``edges``."""
+        if meta.get("edges") != edges:
+            raise state.error(f"holds a history over the edges {meta.get('edges')}, not the "
+                              f"network's {edges}")
+        history = cls(edges)
+        epochs = state.get("history.train_mse", "f").shape[0]
+        for name in cls.FIELDS:
+            want = "i" if name in ("fast_iterations", "fast_unconverged") and epochs else "f"
+            col = state.get(f"history.{name}", want)
+            if name == "edge_discord":
+                if col.shape != (epochs, len(edges)) and not (epochs == 0 and col.size == 0):
+                    raise state.error(f"entry 'history.edge_discord' has shape {col.shape}, "
+                                      f"expected ({epochs}, {len(edges)})")
+                history._columns[name] = [row.copy() for row in col.reshape(-1, len(edges))]
+                continue
+            if col.ndim != 1 or (col.shape[0] != epochs if not name.startswith("val_")
+                                 else col.shape[0] > epochs):
+                raise state.error(f"entry 'history.{name}' has shape {col.shape}, expected "
+                                  f"({epochs},): the history's columns are out of step")
+            history._columns[name] = col.tolist()
+        return history
 
     def append(self, **row) -> None:
         """Add one epoch: a value for every field (``None`` for the ``val_*`` fields when there is no
@@ -292,7 +327,7 @@ class _Trainer:
         """Everything an epoch changes, copied (see :meth:`_restore`)."""
         return {"params": [p.copy() for p in self.params], "optimizer": self.optimizer.get_state(),
                 "rng": self._rng.bit_generator.state, "clock": self._clock,
-                "history": self.history._lengths()}
+                "history": self.history.lengths()}
 
     def _restore(self, snapshot: dict) -> None:
         """Put the trainer back in the state :meth:`_snapshot` copied (the arrays in place)."""
@@ -301,7 +336,7 @@ class _Trainer:
         self.optimizer.set_state(*snapshot["optimizer"])
         self._rng.bit_generator.state = snapshot["rng"]
         self._clock = snapshot["clock"]
-        self.history._truncate(snapshot["history"])
+        self.history.truncate(snapshot["history"])
 
     def _hyperparameters(self) -> dict:
         """The constructor's arguments, JSON-able (what :meth:`save` stores to rebuild it)."""
@@ -309,21 +344,87 @@ class _Trainer:
                 "l2": self.l2, "seed": None if self.seed is None else int(self.seed),
                 "progress": self.progress}
 
+    def state(self) -> tuple:
+        """``(meta, arrays)`` of a checkpoint (:mod:`sheaflab.checkpoint` documents the format):
+        the network, the hyperparameters, the optimizer, the RNG, the clock, the divergence
+        reference, the History and (sheaf trainer) the warm starts."""
+        meta, arrays = self.sheaf.state()
+        opt_scalars, opt_arrays = self.optimizer.get_state()
+        hist_meta, hist_arrays = self.history.state()
+        meta.update(trainer=self._file_name, hyper=self._hyperparameters(), optimizer=opt_scalars,
+                    optimizer_slots={k: v is not None for k, v in opt_arrays.items()},
+                    rng=checkpoint.rng_to_json(self._rng.bit_generator.state),
+                    clock=float(self._clock), history=hist_meta,
+                    mse0=None if self._mse0 is None else float(self._mse0))
+        for slot, values in opt_arrays.items():
+            for k, a in enumerate(values or []):
+                arrays[f"opt.{slot}.{k}"] = a
+        arrays.update(hist_arrays)
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, state: checkpoint.State, dims=None, head=None):
+        """The trainer a checkpoint's :class:`~sheaflab.checkpoint.State` holds, every entry checked."""
+        if state.kind != "sheaflab.trainer":
+            raise state.error(f"holds {checkpoint.KINDS[state.kind]}, not a trainer: load it with "
+                              f"NeuralSheaf.load and build a {cls.__name__} on it")
+        kind = state.field("trainer", str, "trainer class")
+        if kind != cls._file_name:
+            article = {"SGDTrainer": "an"}
+            raise state.error(f"holds {article.get(kind, 'a')} {kind}, not "
+                              f"{article.get(cls._file_name, 'a')} {cls._file_name}: load it with "
+                              f"{kind}.load")
+        sheaf = NeuralSheaf.from_state(state, dims, head)
+        hyper = state.field("hyper", dict, "hyperparameters")
+        try:
+            trainer = cls(sheaf, **hyper)
+        except (TypeError, ValueError) as exc:
+            raise state.error(f"holds hyperparameters the {kind} rejects: {exc}") from None
+        scalars = state.field("optimizer", dict, "optimizer state")
+        slots = state.field("optimizer_slots", dict, "optimizer slots")
+        if scalars.get("name") not in OPTIMIZERS:
+            raise state.error(f"names an unknown optimizer {scalars.get('name')!r}")
+        shapes = [p.shape for p in sheaf.parameters]
+        arrays = {slot: [state.get(f"opt.{slot}.{k}", "f", sh) for k, sh in enumerate(shapes)]
+                  if present else None for slot, present in slots.items()}
+        try:
+            trainer.optimizer = optimizer_from_state(scalars, arrays)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise state.error(f"holds an invalid optimizer state ({exc})") from None
+        if set(slots) != set(trainer.optimizer.slots):
+            raise state.error(f"holds optimizer slots {sorted(slots)}, expected "
+                              f"{list(trainer.optimizer.slots)} for {scalars['name']!r}")
+        trainer._rng = checkpoint.rng_from_json(state.field("rng", dict, "RNG state"), state)
+        trainer._clock = float(state.field("clock", (int, float), "clock"))
+        mse0 = state.meta.get("mse0")
+        if mse0 is not None and (isinstance(mse0, bool) or not isinstance(mse0, (int, float))):
+            raise state.error("has an invalid 'mse0' in its meta entry")
+        trainer._mse0 = None if mse0 is None else float(mse0)
+        trainer.history = History.from_state(state, state.field("history", dict, "history"),
+                                             [e.name for e in sheaf.edges])
+        trainer._restore_extra(state)
+        return trainer
+
+    def _restore_extra(self, state) -> None:
+        """What a subclass adds to the checkpoint (the sheaf trainer's warm starts)."""
+        if state.meta.get("warm") is not None:
+            raise state.error("holds warm-start cochains, which an SGD trainer does not keep")
+
     def save(self, path) -> Path:
         """Write the whole training state to ``path`` (a ``.npz`` file, written atomically): the
         weights and head, optimizer state, RNG state, History and (sheaf trainer) warm-start
         cochains and the hyperparameters. ``type(self).load(path)`` continues bit for bit. The
         format is documented in :mod:`sheaflab.checkpoint`. Returns the path."""
-        return save_trainer(self, path)
+        return checkpoint.write(path, "sheaflab.trainer", *self.state())
 
     @classmethod
     def load(cls, path, dims=None, head=None):
         """The trainer saved to ``path`` by :meth:`save`, in exactly the state it was saved in
         (read with ``allow_pickle=False``). ``dims`` / ``head``: the network the caller expects;
         a file of another network, of the other trainer, another format version, or one that is
-        truncated or corrupt raises :class:`sheaflab.checkpoint.CheckpointError` (a ValueError)
-        saying what is wrong. ``n_jobs`` and ``progress`` are plain attributes to change after."""
-        return load_trainer(cls, path, dims, head)
+        truncated or corrupt raises :class:`sheaflab.CheckpointError` (a ValueError) saying what
+        is wrong. ``n_jobs`` and ``progress`` are plain attributes to change after."""
+        return cls.from_state(checkpoint.read(path), dims, head)
 
     def _residual(self, total: BatchStats) -> float:
         return total.residual
@@ -391,6 +492,7 @@ class SheafTrainer(_Trainer):
     """
 
     label = "sheaf"
+    _file_name = "SheafTrainer"      # the class a checkpoint names (subclasses load as their base)
 
     def __init__(self, sheaf, lr=0.01, optimizer="adam", batch_size=None, method=None, tol=None,
                  max_iter=None, l2=0.0, n_jobs=1, seed=0, progress=None, track_gap=0, fast=None,
@@ -451,6 +553,19 @@ class SheafTrainer(_Trainer):
         return {**super()._hyperparameters(), "method": self.method, "tol": self.tol,
                 "max_iter": self.max_iter, "n_jobs": self.n_jobs, "track_gap": self.track_gap,
                 "warm_start": self.warm_start}
+
+    def state(self) -> tuple:
+        meta, arrays = super().state()
+        meta["warm"] = None
+        if self._warm is not None:
+            meta["warm"], warm_arrays = self._warm.state()
+            arrays.update(warm_arrays)
+        return meta, arrays
+
+    def _restore_extra(self, state) -> None:
+        warm = state.meta.get("warm")
+        if warm is not None:
+            self._warm = _WarmStarts.from_state(state, warm, self.sheaf)
 
     def _uses_warm_starts(self) -> bool:
         # the [n_0, n_1, 1] breakpoint solve from the forward pass is already about one region
@@ -533,6 +648,26 @@ class _WarmStarts:
             mine[seen] = kept[idx][seen]
         return c
 
+    def state(self) -> tuple:
+        """``(meta, arrays)`` for a checkpoint: ``{"key", "n"}`` and ``warm.z_l``, ``warm.a_l``,
+        ``warm.seen``."""
+        arrays = {f"warm.z_{l}": z for l, z in enumerate(self.z, start=1)}
+        arrays.update({f"warm.a_{l}": a for l, a in enumerate(self.a, start=1)})
+        arrays["warm.seen"] = self.seen
+        return {"key": self.key, "n": int(self.seen.shape[0])}, arrays
+
+    @classmethod
+    def from_state(cls, state, meta, sheaf) -> "_WarmStarts":
+        if not isinstance(meta, dict) or not isinstance(meta.get("key"), str) or \
+                not isinstance(meta.get("n"), int) or meta["n"] < 1:
+            raise state.error("has an invalid 'warm' entry in its meta entry")
+        n = meta["n"]
+        w = cls(meta["key"], sheaf, n)
+        w.z = [state.get(f"warm.z_{l}", "f", (n, d)).copy() for l, d in enumerate(sheaf.dims[1:], 1)]
+        w.a = [state.get(f"warm.a_{l}", "f", (n, d)).copy() for l, d in enumerate(sheaf.dims[1:-1], 1)]
+        w.seen = state.get("warm.seen", "b", (n,)).copy()
+        return w
+
     def store(self, idx, cochain):
         for mine, new in zip(self.z + self.a, cochain.z + cochain.a):
             mine[idx] = new
@@ -545,6 +680,7 @@ class SGDTrainer(_Trainer):
     :class:`SheafTrainer`."""
 
     label = "sgd"
+    _file_name = "SGDTrainer"
 
     def _batch(self, X, Y, idx=None) -> BatchStats:
         loss_sum, sum_W, sum_b, r = backprop_sums(self.sheaf, X, Y)

@@ -151,11 +151,14 @@ def test_neural_sheaf_save_load(tmp_path):
         back = sheaflab.NeuralSheaf.load(path)
         assert back.same_parameters(net) and back.head == head and back.dims == dims
         assert sheaflab.NeuralSheaf.load(path, dims=dims, head=head).same_parameters(net)
-    # the trained network of a trainer checkpoint
+    # a trainer's checkpoint is refused, with the way to its network
     sheaf, X, Y = random_problem([2, 4, 1], n=20, seed=1)
     tr = sheaflab.SGDTrainer(sheaf, progress=False)
     tr.fit(X, Y, epochs=2)
-    assert sheaflab.NeuralSheaf.load(tr.save(tmp_path / "t.npz")).same_parameters(tr.sheaf)
+    path = tr.save(tmp_path / "t.npz")
+    with pytest.raises(CheckpointError, match=r"holds a trainer.*not a network alone.*SGDTrainer.load"):
+        sheaflab.NeuralSheaf.load(path)
+    assert sheaflab.SGDTrainer.load(path).sheaf.same_parameters(tr.sheaf)
 
 
 def test_save_is_atomic_and_overwrites(deep, tmp_path):
@@ -219,7 +222,9 @@ def test_corrupt_bytes_inside_a_member(saved, tmp_path):
 def test_not_a_checkpoint(saved, tmp_path):
     text = tmp_path / "notes.npz"
     text.write_text("epoch 3: loss 0.1\n")
-    with pytest.raises(CheckpointError, match="notes.npz"):
+    # a text file: numpy would unpickle it; the message says what the file is not, and what would be
+    with pytest.raises(CheckpointError, match="notes.npz is neither an .npz archive nor an .npy array"
+                                              ".*not a sheaflab checkpoint.*written by trainer.save"):
         sheaflab.SheafTrainer.load(text)
     single = tmp_path / "single.npy"
     np.save(single, np.zeros(3))
@@ -227,7 +232,7 @@ def test_not_a_checkpoint(saved, tmp_path):
         sheaflab.NeuralSheaf.load(single)
     foreign = tmp_path / "foreign.npz"
     np.savez(foreign, weights=np.zeros((2, 2)))
-    with pytest.raises(CheckpointError, match="no 'format' entry: it is not a sheaflab checkpoint"):
+    with pytest.raises(CheckpointError, match="no 'format' entry, so it is not a sheaflab checkpoint"):
         sheaflab.SheafTrainer.load(foreign)
     with pytest.raises(FileNotFoundError):
         sheaflab.SheafTrainer.load(tmp_path / "missing.npz")
@@ -277,7 +282,7 @@ def test_other_network(saved, tmp_path):
     with pytest.raises(CheckpointError, match=r"dims \[2, 6, 5, 1\], not the expected \[2, 8, 1\]"):
         sheaflab.SheafTrainer.load(saved, dims=[2, 8, 1])
     with pytest.raises(CheckpointError, match="'identity' head, not the expected 'softmax'"):
-        sheaflab.NeuralSheaf.load(saved, head="softmax")
+        sheaflab.SheafTrainer.load(saved, head="softmax")
     # arrays that do not fit the dims the file declares
     wrong = _rewrite(saved, tmp_path / "wrong.npz", W_2=np.zeros((5, 7)))
     with pytest.raises(CheckpointError, match=r"entry 'W_2' has shape \(5, 7\), expected \(5, 6\)"):
