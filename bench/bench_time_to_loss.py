@@ -35,7 +35,7 @@ CELLS = [(task, spec.dims) for task, spec in TASK_SPECS.items()] + [
 
 # where a sheaf epoch's time goes: the functions whose cumulative time is each part
 PARTS = {"fast phase": ("equilibrium", "global_equilibrium"), "local sums": ("local_sums",),
-         "optimizer": ("step",), "evaluation": ("_metrics",)}
+         "optimizer": ("step",), "evaluation": ("metrics",)}
 
 
 def profile_epoch(task, dims, lr, epochs=20):

@@ -14,14 +14,15 @@ from ._alloc import tune_allocator
 from .backprop import backprop_gradients
 from .checkpoint import CheckpointError
 from .direct import region_minimizer
-from .dynamics import JointFlow, JointHistory, Trajectory, euler_step, flow_velocity
+from .dynamics import Trajectory, euler_step, flow_velocity
+from .joint import JointFlow, JointHistory
 from .local_rule import local_gradients
 from .sheaf import Cochain, Discords, Edge, NeuralSheaf, flatten
 from .solve import Equilibrium, equilibrium, residual
 from .global_min import global_equilibrium
 from .parameter_sheaf import ParameterSheaf, parameter_sheaf
 from .train import History, SGDTrainer, SheafTrainer, TrainingDiverged
-from . import experiments, parallel  # noqa: E402,F401
+from . import experiments, minima, parallel, timescales  # noqa: E402,F401
 from .parallel import WorkersLost  # noqa: E402
 
 from ._version import __version__  # noqa: E402
@@ -35,10 +36,3 @@ __all__ = [
     "tune_allocator", "augment", "closed_form", "comparison", "datasets", "experiments", "heads", "measure",
     "parallel", "spectral",
 ]
-
-
-def __getattr__(name):
-    if name == "edge_gradients":   # the earlier name of local_gradients at a cochain
-        from .local_rule import edge_gradients
-        return edge_gradients
-    raise AttributeError(f"module 'sheaflab' has no attribute {name!r}")

@@ -70,16 +70,6 @@ def instance(value, name: str, cls, what: str):
     return value
 
 
-def moved(module: str, name: str, new_home: str):
-    """The object ``name`` that moved from ``module`` to ``new_home``, with a DeprecationWarning
-    (for a module's ``__getattr__``: earlier imports keep working and say where to look now)."""
-    import importlib
-    import warnings
-    warnings.warn(f"{module}.{name} moved to {new_home}; import it from there (or from sheaflab)",
-                  DeprecationWarning, stacklevel=3)
-    return getattr(importlib.import_module(new_home), name)
-
-
 def choice(value, name: str, options):
     """Check that ``value`` is one of ``options`` (strings)."""
     if value not in options:

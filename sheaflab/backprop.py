@@ -30,8 +30,8 @@ def backprop_sums(sheaf: NeuralSheaf, X, Y):
     ``A(z_L) - y . z_L`` for sigmoid / softmax heads. The forward pass is the sheaf's own; the
     gradients are the same outer products as the local rule's (:func:`~sheaflab.local_rule.outer_sums`),
     with the back-propagated errors ``e_L = r``, ``e_l = (e_{l+1} W_{l+1}) * 1[z_l > 0]``."""
-    c = sheaf._forward_cochain(X)
-    head = sheaf._head
+    c = sheaf.forward_cochain(X, check=False)
+    head = sheaf.output_head
     r = head.loss_gradient(c.z[-1], Y)
     errors = [r]
     for l in range(sheaf.depth - 1, 0, -1):

@@ -195,7 +195,7 @@ def head_region_minimizer(sheaf: NeuralSheaf, X, Y, modes, linear=None, start=No
     J = np.stack([d[-1] for d in dz], axis=2)                  # (B, n, n): d z_L / d y'
     J = 0.5 * (J + np.swapaxes(J, 1, 2))                       # symmetric in exact arithmetic
     t0 = z0[-1] - np.einsum("bij,bj->bi", J, Y)                # z_L at y' = 0
-    y_eff, _, ok = heads.output_target(sheaf._head, J, t0, Y, start=start)
+    y_eff, _, ok = heads.output_target(sheaf.output_head, J, t0, Y, start=start)
     shift = y_eff - Y
     z = [z0[l] + sum(shift[:, k:k + 1] * dz[k][l] for k in range(n)) for l in range(len(z0))]
     a = [a0[l] + sum(shift[:, k:k + 1] * da[k][l] for k in range(n)) for l in range(len(a0))]

@@ -30,14 +30,14 @@ from ._alloc import tune_allocator
 from ._checks import instance, positive
 from .backprop import backprop_sums
 from .datasets import paraboloid
-from .dynamics import JointFlow
+from .joint import JointFlow
 from .local_rule import local_gradients, local_sums
 from .measure import best_time, fit_line
 from .optim import make_optimizer
 from .parallel import starmap
 from .sheaf import NeuralSheaf, flatten
 from .solve import equilibrium
-from .spectral import Timescales, equilibrium_gaps
+from .timescales import Timescales, equilibrium_gaps
 from .train import SGDTrainer, SheafTrainer, TrainingDiverged
 
 
@@ -119,10 +119,6 @@ class SlowdownRow:
     sheaf_epochs: int | None
     ratio: float | None
     lr: float = 0.01
-
-    def __getitem__(self, field: str):
-        """``row["ratio"]`` is ``row.ratio`` (rows were dicts before)."""
-        return getattr(self, field)
 
 
 def calibrated_lr(sheaf: NeuralSheaf, X, Y, target: float, sgd_epochs: int = 30, lr: float = 0.01,
@@ -259,10 +255,6 @@ class RateRow:
     X: np.ndarray
     Y: np.ndarray
 
-    def __getitem__(self, field: str):
-        """``row["rate"]`` is ``row.rate`` (rows were dicts before)."""
-        return getattr(self, field)
-
 
 def rate_vs_n_train(n_trains=(16, 64, 256, 1024), dims=(2, 30, 1), lr: float = 0.01,
                     optimizer: str = "sgd", epochs: int = 1500, seed: int = 0, noise: float = 0.02,
@@ -306,8 +298,7 @@ class StepCosts:
         gradients (the local rule, in place of a backward pass), update, diagnostics (per-edge
         discords and the residual, read off the equilibrium);
     dims, batch_size, optimizer: the problem it was measured on.
-    The two dicts pair their phases by position. ``costs["sgd"]`` is ``costs.sgd`` (the earlier
-    nested-dict form reads the same way); :meth:`from_dict` builds one from that form.
+    The two dicts pair their phases by position.
     """
 
     sgd: dict
@@ -332,19 +323,6 @@ class StepCosts:
         if len(self.sgd) != len(self.sheaf):
             raise ValueError("costs['sgd'] and costs['sheaf'] must list the same number of phases")
 
-    @classmethod
-    def from_dict(cls, costs: dict) -> "StepCosts":
-        """From ``{"sgd": {phase: (count, seconds)}, "sheaf": {...}}`` (no problem attached)."""
-        if not isinstance(costs, dict):
-            raise TypeError(f"costs must be a StepCosts or a dict of its two trainers, got "
-                            f"{type(costs).__name__}")
-        if set(costs) != set(cls.TRAINERS):
-            raise ValueError(f"costs must have exactly the keys 'sgd' and 'sheaf'; got {sorted(costs)}")
-        return cls(dict(costs["sgd"]), dict(costs["sheaf"]))
-
-    def __getitem__(self, trainer: str) -> dict:
-        return self.phases(trainer)
-
     def phases(self, trainer: str) -> dict:
         """The {phase: PhaseCost} of ``trainer`` ("sgd" or "sheaf")."""
         if trainer not in self.TRAINERS:
@@ -367,7 +345,7 @@ def step_costs(sheaf: NeuralSheaf, X, Y, optimizer: str = "adam", repeats: int =
     tune_allocator()
     params = [p.copy() for p in sheaf.parameters]
 
-    t_fwd = best_time(lambda: sheaf._forward_cochain(X), repeats)
+    t_fwd = best_time(lambda: sheaf.forward_cochain(X, check=False), repeats)
     t_fb = best_time(lambda: backprop_sums(sheaf, X, Y), repeats)
     _, gW, gb, _ = backprop_sums(sheaf, X, Y)
     opt = make_optimizer(optimizer, 1e-12)          # a tiny step: the weights barely move
@@ -441,7 +419,7 @@ def joint_run(sheaf, X, Y, eps, theta_time, eta_c, n_points, examples, scales: T
 
     The flow is run in segments between the recorded steps; its cochains, weights and step counter
     persist across :meth:`JointFlow.run` calls, so the states equal those of one uninterrupted run.
-    ``scales`` are the timescales at the initial weights (:func:`sheaflab.spectral.timescales`).
+    ``scales`` are the timescales at the initial weights (:func:`sheaflab.timescales.timescales`).
     """
     flow = JointFlow(sheaf, eps=eps, eta_c=eta_c)
     n_steps = max(2, math.ceil(theta_time / flow.eta_theta - 1e-9))
@@ -588,12 +566,3 @@ def epoch_ratio_curve(sheaf_history, sgd_history, targets) -> np.ndarray:
         a, b = sheaf_history.epochs_to(t), sgd_history.epochs_to(t)
         out.append(a / b if a and b else np.nan)
     return np.array(out, dtype=np.float64)
-
-
-def __getattr__(name):   # a name that lived here before the module split
-    if name == "inverse_gap":   # the earlier name of the prediction a SlowdownRow carries
-        warnings.warn("sheaflab.experiments.inverse_gap(sheaf, X, Y) is "
-                      "mean(1 / sheaflab.spectral.equilibrium_gaps(sheaf, X, Y))", DeprecationWarning,
-                      stacklevel=2)
-        return lambda sheaf, X, Y: float(np.mean(1.0 / equilibrium_gaps(sheaf, X, Y)))
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,8 +18,9 @@ so it is that face's minimiser. Every face minimiser is a cochain, and the true 
 is at least the global minimum; so the smallest *true* energy over all face minimisers is the
 global minimum, with no test of which face a minimiser lands in.
 
-:func:`reached_vs_global` and :func:`train_reached_vs_global` are the measurements of the book page
-``book/minima.ipynb``.
+:func:`reached_vs_global` compares the two at fixed weights; the studies that train
+(:func:`sheaflab.minima.gap_during_training`, :func:`sheaflab.minima.train_reached_vs_global`) sit in
+the experiments layer, :mod:`sheaflab.minima`.
 """
 
 from __future__ import annotations
@@ -92,12 +93,12 @@ def global_equilibrium(sheaf: NeuralSheaf, X, Y=None, max_faces: int = MAX_FACES
     F = 3 ** N
     if Y is None:   # input-only pinning: delta_free is square unitriangular, the forward pass solves it
         c = sheaf.forward_cochain(X)
-        discord = sheaf._discord(c)
+        discord = sheaf.discord(c, check=False)
         energy = discord.energies().sum(axis=1)
         return Equilibrium(c, energy, discord, np.ones(B, dtype=bool), np.ones(B, dtype=np.int64),
                            c.patterns(), [np.zeros(v.shape, dtype=bool) for v in c.a], "global",
                            "input", f"forward pass of {B} examples (input-only pinning)", None,
-                           sheaf._snapshot())
+                           sheaf.snapshot())
     if F > max_faces:
         raise ValueError(f"global_equilibrium: {sheaf.dims} has {N} hidden units, so 3^{N} = {F} faces "
                          f"per example, above the limit max_faces={max_faces}; use a smaller network "
@@ -124,7 +125,7 @@ def global_equilibrium(sheaf: NeuralSheaf, X, Y=None, max_faces: int = MAX_FACES
             zs, acts, _ = head_region_minimizer(sheaf, Xs, Ys, modes)
         c = Cochain(Xs, zs, acts, Ys)
         with np.errstate(over="ignore", invalid="ignore"):
-            E = sheaf._discord(c).energies().sum(axis=1).reshape(count, B)
+            E = sheaf.discord(c, check=False).energies().sum(axis=1).reshape(count, B)
         E = np.where(np.isfinite(E), E, np.inf)
         k = E.argmin(axis=0)                                        # (B,) best face of the chunk
         Ek = E[k, np.arange(B)]
@@ -140,13 +141,13 @@ def global_equilibrium(sheaf: NeuralSheaf, X, Y=None, max_faces: int = MAX_FACES
         raise FloatingPointError("global_equilibrium produced non-finite energies; check the scale of "
                                  "the weights, X and Y")
     c = Cochain(X, best_z, best_a, Y.copy())
-    discord = sheaf._discord(c)
+    discord = sheaf.discord(c, check=False)
     energy = discord.energies().sum(axis=1)
     kinks = [z == 0 for z in best_z[:-1]]
     return Equilibrium(c, energy, discord, np.ones(B, dtype=bool), np.full(B, F, dtype=np.int64),
                        c.patterns(), kinks, "global", "both",
                        f"global minimum of {B} examples over all 3^{N} = {F} faces", None,
-                       sheaf._snapshot())
+                       sheaf.snapshot())
 
 
 def _one_hidden_faces(sheaf: NeuralSheaf, X, Y, faces):
@@ -181,7 +182,7 @@ def _one_hidden_faces(sheaf: NeuralSheaf, X, Y, faces):
         J = np.linalg.inv(P + eye)                               # identity-head response to a target
         t0 = np.einsum("fkm,fml,fbl->fbk", J, P, f)
         Jb = np.broadcast_to(J[:, None], (F, B, n, n)).reshape(F * B, n, n).copy()
-        _, t, _ = heads.output_target(sheaf._head, Jb, t0.reshape(F * B, n), np.tile(Y, (F, 1)))
+        _, t, _ = heads.output_target(sheaf.output_head, Jb, t0.reshape(F * B, n), np.tile(Y, (F, 1)))
         t = t.reshape(F, B, n)
         r = np.einsum("fkm,fbm->fbk", P, f - t)
     a = c[:, None, :] * u[None] - 2.0 * d[:, None, :] * (r @ W2)     # (F, B, n_1)
@@ -234,93 +235,3 @@ def reached_vs_global(sheaf: NeuralSheaf, X, Y, tol: float = 1e-9) -> Gap:
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(lower & (R > 0), diff / R, 0.0)
     return Gap(int(len(R)), int(lower.sum()), float(lower.mean()), rel, R, G, float(diff.min()))
-
-
-@dataclass
-class GapRun:
-    """The gap of one seed's network at several epochs of training with the reached equilibrium.
-
-    task, dims, head, seed: what was trained; epochs: the epochs at which the gap was measured
-    (0 = initialisation); gaps: one :class:`Gap` (on the training set) per entry of ``epochs``.
-    """
-
-    task: str
-    dims: list
-    head: str
-    seed: int
-    epochs: list
-    gaps: list
-
-
-def gap_during_training(task: str, dims, seed: int, epochs=(0, 50, 200), lr: float = 0.01,
-                        n_train: int | None = None) -> GapRun:
-    """Train a :class:`~sheaflab.SheafTrainer` (default fast phase, Adam ``lr``, full batch) on the
-    task's training split (:func:`sheaflab.datasets.task_split`, seed ``seed``, first ``n_train``
-    examples) from ``NeuralSheaf.random(dims, seed)`` with the task's head, and measure
-    :func:`reached_vs_global` on the training set at each of ``epochs`` (sorted, 0 = before training)."""
-    from .datasets import TASK_SPECS, task_split
-    from .train import SheafTrainer
-    head = TASK_SPECS[task].head
-    X, Y, _, _ = task_split(task, seed=seed)
-    if n_train is not None:
-        X, Y = X[:n_train], Y[:n_train]
-    trainer = SheafTrainer(NeuralSheaf.random(list(dims), seed=seed, head=head), lr=lr, seed=seed,
-                           progress=False)
-    gaps = []
-    for e in sorted(epochs):
-        if e > trainer.history.epochs:
-            trainer.fit(X, Y, until=e)
-        gaps.append(reached_vs_global(trainer.sheaf, X, Y))
-    return GapRun(task, list(dims), head, seed, sorted(epochs), gaps)
-
-
-@dataclass
-class TrainingPair:
-    """One seed trained twice from the same weights: fast phase at the reached equilibrium
-    (``method="direct"``) and at the global minimum (``method="global"``).
-
-    task, dims, seed; loss: ``{"reached": (epochs,), "global": (epochs,)}`` training loss (the head's
-    loss of the forward pass) per epoch; wall: the same keys, cumulative seconds per epoch;
-    target: a loss both runs reach (the larger of the two final losses); epochs_to, time_to:
-    ``{key: epoch / seconds}`` at which each run first reaches ``target``.
-    """
-
-    task: str
-    dims: list
-    seed: int
-    loss: dict
-    wall: dict
-    target: float
-    epochs_to: dict
-    time_to: dict
-
-    @property
-    def final(self) -> dict:
-        """Final training loss of each run."""
-        return {k: float(v[-1]) for k, v in self.loss.items()}
-
-
-def train_reached_vs_global(task: str, dims, seed: int, epochs: int = 100, lr: float = 0.01,
-                            n_train: int | None = None) -> TrainingPair:
-    """Train the same initial network (``NeuralSheaf.random(dims, seed)``, the task's head) with the
-    reached equilibrium and with the global minimum in the fast phase (Adam ``lr``, full batch,
-    ``epochs`` epochs, no warm starts for either), on the task's training split (first ``n_train``)."""
-    from .datasets import TASK_SPECS, task_split
-    from .train import SheafTrainer
-    head = TASK_SPECS[task].head
-    X, Y, _, _ = task_split(task, seed=seed)
-    if n_train is not None:
-        X, Y = X[:n_train], Y[:n_train]
-    init = NeuralSheaf.random(list(dims), seed=seed, head=head)
-    loss, wall = {}, {}
-    for key, method in (("reached", "direct"), ("global", "global")):
-        tr = SheafTrainer(init, lr=lr, seed=seed, method=method, warm_start=False, progress=False)
-        tr.fit(X, Y, epochs=epochs)
-        loss[key], wall[key] = tr.history.train_loss, tr.history.wall_time
-    target = max(float(v[-1]) for v in loss.values())
-    ep, tt = {}, {}
-    for key in loss:
-        k = int(np.flatnonzero(loss[key] <= target)[0])
-        ep[key], tt[key] = k + 1, float(wall[key][k])
-    return TrainingPair(task, list(dims), seed, loss, wall, target, ep, tt)
-

@@ -16,6 +16,7 @@ errors in place of the discords: :func:`outer_sums` serves both.
 from __future__ import annotations
 
 from .sheaf import Cochain, Discords, NeuralSheaf
+from .solve import Equilibrium
 
 
 def outer_sums(errors: list, presynaptic: list) -> tuple:
@@ -30,7 +31,7 @@ def outer_sums(errors: list, presynaptic: list) -> tuple:
 
 def local_sums(sheaf: NeuralSheaf, cochain: Cochain, discord: Discords | None = None) -> tuple:
     """:func:`outer_sums` of the affine discords of ``cochain`` (no argument checks)."""
-    d = sheaf._discord(cochain) if discord is None else discord
+    d = sheaf.discord(cochain, check=False) if discord is None else discord
     errors = [d[f"affine_{l}"] for l in range(1, sheaf.depth + 1)]
     return outer_sums(errors, cochain.activations())
 
@@ -45,8 +46,6 @@ def local_gradients(sheaf: NeuralSheaf, state, discord: Discords | None = None) 
 
     Returns ``(grad_W, grad_b)``, two lists shaped like ``sheaf.weights`` and ``sheaf.biases``.
     """
-    from .solve import Equilibrium   # solve imports the dynamics, which import this module
-
     if isinstance(state, Equilibrium):
         if discord is not None:
             raise TypeError("discord is only for a Cochain; an Equilibrium carries its own")
@@ -56,15 +55,7 @@ def local_gradients(sheaf: NeuralSheaf, state, discord: Discords | None = None) 
         cochain = state
     else:
         raise TypeError(f"state must be a sheaflab.Equilibrium or Cochain, got {type(state).__name__}")
-    sheaf._check_cochain(cochain)
+    sheaf.check_cochain(cochain)
     sum_W, sum_b = local_sums(sheaf, cochain, discord)
     B = cochain.batch_size
     return [g / B for g in sum_W], [g / B for g in sum_b]
-
-
-def edge_gradients(sheaf: NeuralSheaf, cochain: Cochain, discord: Discords | None = None) -> tuple:
-    """The earlier name of :func:`local_gradients` at a cochain (one rule, one implementation)."""
-    import warnings
-    warnings.warn("edge_gradients is local_gradients(sheaf, cochain); call that", DeprecationWarning,
-                  stacklevel=2)
-    return local_gradients(sheaf, cochain, discord)

@@ -109,7 +109,7 @@ def parameter_sheaf(sheaf: NeuralSheaf, eq, lam: float = 0.0) -> ParameterSheaf:
         eq.check_sheaf(sheaf, "sheaf")
         c = eq.cochain
     elif isinstance(eq, Cochain):
-        sheaf._check_cochain(eq)
+        sheaf.check_cochain(eq)
         c = eq
     else:
         raise TypeError(f"eq must be a sheaflab.Equilibrium or Cochain, got {type(eq).__name__}")

@@ -100,7 +100,7 @@ class ReducedSystem:
             self._base_inverse_setup()
         rhs = np.concatenate(r[:-1], axis=1)
         # Schur right-hand side: r_{L-2} + (h_{L-1} * M^{-1} r_{L-1}) @ W_{L-1}
-        rhs[:, self.slices[-1]] += (h[-1] * self._last_inverse(r[-1])) @ Ws[L - 2]
+        rhs[:, self.slices[-1]] += (h[-1] * self.last_inverse(r[-1])) @ Ws[L - 2]
         self.rhs = rhs
 
     # ------------------------------------------------------------------ one block: depth 3
@@ -138,7 +138,7 @@ class ReducedSystem:
             return ((g @ w) * self.Kinv)[:, None] * w
         return np.einsum("bkm,bm->bk", self.Kinv, g @ WL.T) @ WL
 
-    def _last_inverse(self, v):
+    def last_inverse(self, v):
         """``M_{L-1}^{-1} v`` per example (Woodbury)."""
         g = v * self.last_dinv
         return g - self._lowrank(g) * self.last_dinv
@@ -337,7 +337,7 @@ class ReducedSystem:
         """Every hidden layer's activation ``[a_1, ..., a_{L-1}]`` from the Schur unknowns x (B, n):
         ``a_{L-1} = M_{L-1}^{-1} (r_{L-1} + h_{L-1} * (a_{L-2} W_{L-1}^T))``."""
         acts = [x[:, s] for s in self.slices]
-        acts.append(self._last_inverse(self.r_last + self.h[-1] * (acts[-1] @ self.Ws[-2].T)))
+        acts.append(self.last_inverse(self.r_last + self.h[-1] * (acts[-1] @ self.Ws[-2].T)))
         return acts
 
 

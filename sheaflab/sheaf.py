@@ -213,6 +213,11 @@ class NeuralSheaf:
         return self._head.name
 
     @property
+    def output_head(self) -> heads.Head:
+        """The output edge's :class:`~sheaflab.heads.Head` (its mean map, energy, loss, accuracy)."""
+        return self._head
+
+    @property
     def depth(self) -> int:
         """Number of affine layers ``L``."""
         return len(self.weights)
@@ -297,8 +302,9 @@ class NeuralSheaf:
         return NeuralSheaf([W.copy() for W in self.weights], [b.copy() for b in self.biases],
                            head=self._head)
 
-    def _snapshot(self) -> "NeuralSheaf":
-        """An unchecked copy of the arrays, for results that remember their weights (cheap)."""
+    def snapshot(self) -> "NeuralSheaf":
+        """A copy of the arrays without checking them again, for results that remember their
+        weights (cheap; :meth:`copy` checks)."""
         new = NeuralSheaf.__new__(NeuralSheaf)
         new.weights = [W.copy() for W in self.weights]
         new.biases = [b.copy() for b in self.biases]
@@ -308,7 +314,7 @@ class NeuralSheaf:
 
     def same_parameters(self, other: "NeuralSheaf") -> bool:
         """True when ``other`` has the same dims, head and exactly the same weights and biases."""
-        return (self.dims == other.dims and self._head.name == other._head.name and
+        return (self.dims == other.dims and self.head == other.head and
                 all(np.array_equal(p, q) for p, q in zip(self.parameters, other.parameters)))
 
     def __repr__(self) -> str:
@@ -328,23 +334,20 @@ class NeuralSheaf:
             raise ValueError(f"{name} must have shape ({B}, {self.dims[-1]}) to match X; got {Y.shape}")
         return self._head.check_target(Y, name)
 
-    def forward_cochain(self, X, Y=None) -> Cochain:
+    def forward_cochain(self, X, Y=None, check: bool = True) -> Cochain:
         """The forward pass as a cochain: the zero-energy harmonic extension of the input.
 
         X: (B, n_0). Returns a :class:`Cochain` with ``yhat = grad A(z_L)`` (``z_L`` itself for the
         identity head, probabilities otherwise); with targets Y (B, n_L) the output stalk is pinned to
         them instead (a copy): the usual start of the two-sided problem, whose only disagreeing edge
         is the output, with energy ``1/2 ||f(x) - y||^2`` per example (the cross-entropy minus the
-        label's entropy for a classification head).
+        label's entropy for a classification head). ``check=False`` skips the argument checks
+        (inner loops whose arguments were checked once).
         """
-        X = self.check_input(X)
-        c = self._forward_cochain(X)
-        if Y is not None:
-            c.yhat = self.check_target(Y, X.shape[0]).copy()
-        return c
-
-    def _forward_cochain(self, a: np.ndarray) -> Cochain:
-        """:meth:`forward_cochain` without the argument check (``a`` is a valid (B, n_0) array)."""
+        if check:
+            X = self.check_input(X)
+            Y = None if Y is None else self.check_target(Y, X.shape[0])
+        a = X
         x, zs, acts = a, [], []
         for l, (W, b) in enumerate(zip(self.weights, self.biases), start=1):
             z = a @ W.T + b
@@ -352,25 +355,25 @@ class NeuralSheaf:
             if l < self.depth:
                 a = np.maximum(z, 0.0)
                 acts.append(a)
-        return Cochain(x, zs, acts, np.array(self._head.mean(zs[-1]), copy=True))
+        yhat = np.array(self._head.mean(zs[-1]) if Y is None else Y, copy=True)
+        return Cochain(x, zs, acts, yhat)
 
     def forward(self, X) -> np.ndarray:
         """Network output ``f(X)``: (B, n_0) -> (B, n_L); probabilities for sigmoid / softmax heads."""
         return self.forward_cochain(X).yhat
 
-    def mse(self, X, Y) -> float:
+    def mse(self, X, Y, check: bool = True) -> float:
         """Mean squared error ``mean((f(X) - Y)^2)`` over all entries; X (B, n_0), Y (B, n_L). For a
         classification head ``f`` is the predicted probabilities (the Brier score)."""
-        X = self.check_input(X)
-        return self._mse(X, self.check_target(Y, X.shape[0]))
+        return self.metrics(X, Y, check)[0]
 
-    def _mse(self, X: np.ndarray, Y: np.ndarray) -> float:
-        """:meth:`mse` without the argument checks."""
-        return float(np.mean((self._head.mean(self._forward_cochain(X).z[-1]) - Y) ** 2))
-
-    def _metrics(self, X: np.ndarray, Y: np.ndarray) -> tuple:
-        """``(mse, loss, accuracy)`` of the forward pass from one pass (no argument checks)."""
-        z = self._forward_cochain(X).z[-1]
+    def metrics(self, X, Y, check: bool = True) -> tuple:
+        """``(mse, loss, accuracy)`` of the forward pass, from one pass: :meth:`mse`,
+        :meth:`loss` and :meth:`accuracy` together. ``check=False`` skips the argument checks."""
+        if check:
+            X = self.check_input(X)
+            Y = self.check_target(Y, X.shape[0])
+        z = self.forward_cochain(X, check=False).z[-1]
         head = self._head
         return (float(np.mean((head.mean(z) - Y) ** 2)), head.loss(z, Y), head.accuracy(z, Y))
 
@@ -379,15 +382,16 @@ class NeuralSheaf:
         for ``sigmoid`` / ``softmax``. X (B, n_0), Y (B, n_L)."""
         X = self.check_input(X)
         Y = self.check_target(Y, X.shape[0])
-        return self._head.loss(self._forward_cochain(X).z[-1], Y)
+        return self._head.loss(self.forward_cochain(X, check=False).z[-1], Y)
 
     def accuracy(self, X, Y) -> float:
         """Fraction of examples classified correctly (NaN for the identity head)."""
         X = self.check_input(X)
         Y = self.check_target(Y, X.shape[0])
-        return self._head.accuracy(self._forward_cochain(X).z[-1], Y)
+        return self._head.accuracy(self.forward_cochain(X, check=False).z[-1], Y)
 
-    def _check_cochain(self, c) -> None:
+    def check_cochain(self, c) -> None:
+        """Raise a TypeError / ValueError unless ``c`` is a :class:`Cochain` of this network."""
         if not isinstance(c, Cochain):
             raise TypeError(f"cochain must be a sheaflab.Cochain, got {type(c).__name__}")
         B = c.x.shape[0]
@@ -396,16 +400,15 @@ class NeuralSheaf:
                 [a.shape for a in c.a] != want[:-1] or c.yhat.shape != want[-1]:
             raise ValueError(f"cochain stalks do not match dims {self.dims} for a batch of {B}")
 
-    def discord(self, cochain: Cochain, patterns=None) -> Discords:
+    def discord(self, cochain: Cochain, patterns=None, check: bool = True) -> Discords:
         """Per-edge discords ``(delta c)_e`` of a cochain, in path order.
 
         ``patterns`` (list of (B, n_l) bool for the hidden layers) overrides the ReLU pattern read
         from the cochain; by default ``S_l = 1[z_l > 0]`` so that the ReLU discord is ``relu(z) - a``.
+        ``check=False`` skips the check of the cochain's shapes.
         """
-        self._check_cochain(cochain)
-        return self._discord(cochain, patterns)
-
-    def _discord(self, cochain: Cochain, patterns=None) -> Discords:
+        if check:
+            self.check_cochain(cochain)
         S = patterns
         vals, prev = [], cochain.x
         for l, (W, b) in enumerate(zip(self.weights, self.biases), start=1):
@@ -429,8 +432,9 @@ class NeuralSheaf:
         return self.discord(cochain, patterns).energies().sum(axis=1)
 
     # ------------------------------------------------------------------ linear algebra
-    def _patterns_batch(self, patterns):
-        """Normalise hidden-layer patterns to a list of (B, n_l) float arrays (0/1)."""
+    def check_patterns(self, patterns) -> tuple:
+        """Hidden-layer patterns (a list of (n_l,) or (B, n_l) booleans) checked and normalised:
+        ``(list of (B, n_l) float 0/1 arrays, B)``."""
         hidden = self.dims[1:-1]
         if not isinstance(patterns, (list, tuple)) or len(patterns) != len(hidden):
             raise TypeError(f"patterns must be a list of {len(hidden)} boolean arrays, one per hidden "
@@ -455,7 +459,7 @@ class NeuralSheaf:
         """
         choice(pinned, "pinned", PINNINGS)
         single = bool(patterns) and np.ndim(patterns[0]) == 1
-        S, B = self._patterns_batch(patterns)
+        S, B = self.check_patterns(patterns)
         if not S:
             single = True
         dims, L = self.dims, self.depth
@@ -503,12 +507,12 @@ class NeuralSheaf:
         D = self.coboundary(patterns, pinned)
         return np.swapaxes(D, -1, -2) @ D
 
-    def lambda_min(self, patterns, pinned: str = "both") -> np.ndarray:
-        """Spectral gap of ``L_free`` per example; see :func:`sheaflab.spectral.lambda_min`."""
-        from .spectral import lambda_min
-        return lambda_min(self, patterns, pinned)
-
     def lambda_max_bound(self) -> float:
-        """Bound on ``lambda_max(L_free)``; see :func:`sheaflab.spectral.lambda_max_bound`."""
-        from .spectral import lambda_max_bound
-        return lambda_max_bound(self)
+        """An upper bound on ``lambda_max(L_free)``, valid for every activation pattern and pinning.
+
+        From ``||delta c||^2 <= sum_l 2 (||W_l||^2 ||a_{l-1}||^2 + ||z_l||^2) + 2 (||z_l||^2 +
+        ||a_l||^2) + 2 (||z_L||^2 + ||yhat||^2)``. Explicit Euler with a step below ``2 / bound``
+        is stable. (The spectral gap, the other end, is :func:`sheaflab.spectral.lambda_min`.)
+        """
+        norms = [np.linalg.norm(W, 2) ** 2 for W in self.weights[1:]]
+        return float(max([4.0] + [2.0 + 2.0 * s for s in norms]))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import choice, instance, moved, positive
+from ._checks import choice, instance, positive
 from .direct import KINK, one_hidden_scalar, one_hidden_sigmoid, scalar_case, walk
 from .dynamics import Trajectory, diffuse
 from .one_hidden import one_hidden_head
@@ -143,7 +143,7 @@ def equilibrium(sheaf: NeuralSheaf, X, Y=None, method: str = "direct", tol: floa
     max_iter = positive(max_iter if max_iter is not None else (100 if method == "direct" else 200_000),
                         "max_iter", integer=True)
     if isinstance(init, Cochain):
-        sheaf._check_cochain(init)
+        sheaf.check_cochain(init)
         if init.batch_size != B or not np.array_equal(init.x, X):
             raise ValueError("init must be a Cochain whose input stalk x equals X")
         start = init.copy()
@@ -157,7 +157,7 @@ def equilibrium(sheaf: NeuralSheaf, X, Y=None, method: str = "direct", tol: floa
         raise ValueError(f"init must be a Cochain, 'forward' or 'zeros'; got {init!r}")
     if guess is not None:
         instance(guess, "guess", Cochain, "a sheaflab.Cochain")
-        sheaf._check_cochain(guess)
+        sheaf.check_cochain(guess)
         if guess.batch_size != B:
             raise ValueError(f"guess must be a Cochain for the batch of {B} examples; got {guess.batch_size}")
     if method == "diffusion" and Y is None and sheaf.head != "identity":
@@ -181,7 +181,7 @@ def equilibrium(sheaf: NeuralSheaf, X, Y=None, method: str = "direct", tol: floa
                 scalar = one_hidden_scalar if sheaf.head == "identity" else one_hidden_sigmoid
                 z, a, kinks, converged, iters, d = scalar(sheaf, X, Y, max_iter)
                 c = Cochain(X, z, a, Y.copy())
-                discord = None if d is None else Discords(sheaf._edges, d)
+                discord = None if d is None else Discords(sheaf.edges, d)
             elif start is None:             # one hidden layer, several outputs or a softmax head
                 z, a, kinks, converged, iters = one_hidden_head(sheaf, X, Y, max_iter, guess=guess)
                 if not converged.all():     # finish the rest by the walk from the forward pass
@@ -208,7 +208,7 @@ def equilibrium(sheaf: NeuralSheaf, X, Y=None, method: str = "direct", tol: floa
             f"{max(np.abs(W).max() for W in sheaf.weights):.3g}); rescale X (standardise the inputs) "
             "or the weights") from exc
     if discord is None:
-        discord = sheaf._discord(c)
+        discord = sheaf.discord(c, check=False)
     energy = discord.energies().sum(axis=1)
     if not np.all(np.isfinite(energy)):  # any non-finite stalk makes its example's energy non-finite
         raise FloatingPointError("equilibrium produced non-finite stalks; check the scale of the "
@@ -221,21 +221,10 @@ def equilibrium(sheaf: NeuralSheaf, X, Y=None, method: str = "direct", tol: floa
     else:
         message = f"all {B} examples converged ({method}, at most {int(iters.max())} iterations)"
     return Equilibrium(c, energy, discord, converged, iters, c.patterns(), kinks, method, pinned,
-                       message, traj, sheaf._snapshot())
+                       message, traj, sheaf.snapshot())
 
 
 def residual(sheaf: NeuralSheaf, X, Y, **kwargs) -> float:
-    """Mean equilibrium energy ``R(theta) = mean_i min E`` of a batch (both ends pinned)."""
+    """Mean energy ``R(theta)`` of the batch's reached equilibria (both ends pinned; keywords go to
+    :func:`equilibrium`, ``method="global"`` excepted: that is :func:`sheaflab.global_equilibrium`)."""
     return float(equilibrium(sheaf, X, Y, **kwargs).energy.mean())
-
-
-# Names that lived here before the module split; they keep working, with a pointer to their home.
-_MOVED = {"local_gradients": "sheaflab.local_rule", "edge_gradients": "sheaflab.local_rule",
-          "region_minimizer": "sheaflab.direct", "flow_velocity": "sheaflab.dynamics",
-          "euler_step": "sheaflab.dynamics"}
-
-
-def __getattr__(name):
-    if name in _MOVED:
-        return moved(__name__, name, _MOVED[name])
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

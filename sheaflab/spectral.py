@@ -1,17 +1,13 @@
-"""The spectrum of the free sheaf Laplacian, and the two timescales it sets (Definition 1).
+"""The bottom of the spectrum of the free sheaf Laplacian: :func:`lambda_min`, the spectral gap.
 
-* :func:`lambda_min`: the spectral gap ``lambda_min(L_free)`` for given activation patterns;
-* :func:`lambda_max_bound`: a bound on the top of the spectrum, for a stable Euler step;
-* :func:`equilibrium_gaps`: the gap at each example's two-sided equilibrium pattern;
-* :func:`timescales`: the fast timescale ``1 / lambda_min`` and the slow one ``||theta|| / ||grad R||``.
-
-Every other module asks these functions; none computes a gap of its own.
+Every other module asks this function for a gap; none computes one of its own. The top of the
+spectrum (a bound, for a stable Euler step) is :meth:`NeuralSheaf.lambda_max_bound`; the gaps at the
+reached equilibria and the two timescales they set (Definition 1) are :mod:`sheaflab.timescales`,
+which needs the fast phase and so sits above it.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -43,7 +39,7 @@ def lambda_min(sheaf, patterns, pinned: str = "both", method: str = "auto") -> n
         return np.linalg.eigvalsh(sheaf.L_free(patterns, pinned))[..., 0]
     if pinned != "both" or sheaf.depth < 3:
         raise ValueError(f"method={use!r} needs pinned='both' and two or more hidden layers")
-    S, _ = sheaf._patterns_batch(patterns)
+    S, _ = sheaf.check_patterns(patterns)
     single = np.ndim(patterns[0]) == 1
     if use == "eigsh":
         lam = _eigsh_gaps(sheaf, S)
@@ -67,55 +63,6 @@ def _eigsh_gaps(sheaf, S) -> np.ndarray:
                       return_eigenvectors=False)
         out[i] = 1.0 / theta[0]
     return out
-
-
-def lambda_max_bound(sheaf) -> float:
-    """An upper bound on ``lambda_max(L_free)``, valid for every activation pattern and pinning.
-
-    From ``||delta c||^2 <= sum_l 2 (||W_l||^2 ||a_{l-1}||^2 + ||z_l||^2) + 2 (||z_l||^2 + ||a_l||^2)
-    + 2 (||z_L||^2 + ||yhat||^2)``. Explicit Euler with a step below ``2 / bound`` is stable.
-    """
-    norms = [np.linalg.norm(W, 2) ** 2 for W in sheaf.weights[1:]]
-    return float(max([4.0] + [2.0 + 2.0 * s for s in norms]))
-
-
-def equilibrium_gaps(sheaf, X, Y, **equilibrium_kwargs) -> np.ndarray:
-    """(B,) ``lambda_min(L_free)`` at each example's two-sided equilibrium activation pattern.
-
-    X: (B, n_0), Y: (B, n_L); keywords go to :func:`sheaflab.equilibrium`.
-    """
-    from .solve import equilibrium
-    return equilibrium(sheaf, X, Y, **equilibrium_kwargs).lambda_min()
-
-
-@dataclass(frozen=True)
-class Timescales:
-    """The two timescales of Definition 1 at one set of weights.
-
-    tau_fast: mean over the examples of ``1 / lambda_min(L_free)`` at the two-sided equilibrium
-        pattern, in units of fast (cochain) time;
-    tau_slow: ``||theta|| / ||grad R||``, the time for the weights to move by their own size at the
-        speed of the gradient of the mean residual, in units of
-        slow (weight) time; ``inf`` where the gradient vanishes;
-    gaps: (B,) the per-example spectral gaps behind ``tau_fast``.
-    """
-
-    tau_fast: float
-    tau_slow: float
-    gaps: np.ndarray
-
-
-def timescales(sheaf, X, Y) -> Timescales:
-    """Fast and slow timescales (Definition 1) of ``sheaf`` on the batch X (B, n_0), Y (B, n_L)."""
-    from .local_rule import local_gradients
-    from .sheaf import flatten
-    from .solve import equilibrium
-    eq = equilibrium(sheaf, X, Y)
-    gaps = eq.lambda_min()
-    gW, gb = local_gradients(sheaf, eq)
-    g = float(np.linalg.norm(flatten(gW + gb)))
-    size = float(np.linalg.norm(flatten(sheaf.parameters)))
-    return Timescales(float(np.mean(1.0 / gaps)), size / g if g > 0 else math.inf, gaps)
 
 
 # ---------------------------------------------------------------------------------- wide and deep nets
@@ -172,13 +119,13 @@ class _InverseLfree:
         g = [fz[l] * self.inv1s[l] for l in range(L - 1)] + [0.5 * fz[L - 1]]
         r = [fa[l] + s[l] * g[l] + g[l + 1] @ Ws[l + 1] for l in range(L - 1)]
         rhs = np.concatenate(r[:-1], axis=1)
-        rhs[:, sysm.slices[-1]] += (sysm.h[-1] * sysm._last_inverse(r[-1])) @ Ws[L - 2]
+        rhs[:, sysm.slices[-1]] += (sysm.h[-1] * sysm.last_inverse(r[-1])) @ Ws[L - 2]
         if self.Sinv is None:
             x = sysm.base_inverse(rhs)
         else:
             x = (self.Sinv @ rhs[:, :, None])[:, :, 0]
         acts = [x[:, sl] for sl in sysm.slices]
-        acts.append(sysm._last_inverse(r[-1] + sysm.h[-1] * (acts[-1] @ Ws[L - 2].T)))
+        acts.append(sysm.last_inverse(r[-1] + sysm.h[-1] * (acts[-1] @ Ws[L - 2].T)))
         out = np.empty_like(F)
         prev = None
         for l in range(1, L + 1):

@@ -34,7 +34,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ._alloc import tune_allocator
-from ._checks import choice, instance, moved, n_jobs as check_n_jobs, positive, rng as make_rng
+from ._checks import choice, instance, n_jobs as check_n_jobs, positive, rng as make_rng
 from .augment import add_reluctance_gradients
 from .backprop import backprop_sums
 from . import checkpoint
@@ -43,7 +43,7 @@ from .optim import OPTIMIZERS, make_optimizer, optimizer_from_state
 from .parallel import BatchStats, fast_phase
 from .sheaf import Cochain, NeuralSheaf
 from .solve import equilibrium
-from .spectral import equilibrium_gaps
+from .timescales import equilibrium_gaps
 
 # an epoch whose training MSE exceeds the initial one by this factor counts as diverged
 EXPLOSION = 1e6
@@ -262,7 +262,7 @@ class _Trainer:
         n = X.shape[0]
         B = n if self.batch_size is None else min(self.batch_size, n)
         if self._mse0 is None:
-            self._mse0 = self.sheaf._mse(X, Y)
+            self._mse0 = self.sheaf.mse(X, Y, check=False)
         if self._loss0 is None:
             self._loss0 = self.sheaf.loss(X, Y)
         self._start_fit(X, Y)
@@ -303,8 +303,8 @@ class _Trainer:
                     stats = self._batch(X[idx], Y[idx], idx)
                     self.optimizer.step(self.params, self._regularise(stats.grad_W + stats.grad_b))
                     total = stats if total is None else total + stats
-                mse, loss, acc = self.sheaf._metrics(X, Y)
-                val = (None,) * 3 if X_val is None else self.sheaf._metrics(X_val, Y_val)
+                mse, loss, acc = self.sheaf.metrics(X, Y, check=False)
+                val = (None,) * 3 if X_val is None else self.sheaf.metrics(X_val, Y_val, check=False)
         except FloatingPointError as exc:
             # before the first step the weights are the initial ones: the data, not lr, are the cause
             first = self.history.epochs == 0 and total is None
@@ -312,7 +312,7 @@ class _Trainer:
         self._clock += time.perf_counter() - t0
         if not np.isfinite(mse) or mse > EXPLOSION * max(self._mse0, 1e-12):
             self._diverged(epoch, f"training MSE reached {mse:.3g}")
-        if self.sheaf._head.classifies and not (loss <= EXPLOSION_CE * max(self._loss0, 1e-12)):
+        if self.sheaf.output_head.classifies and not (loss <= EXPLOSION_CE * max(self._loss0, 1e-12)):
             self._diverged(epoch, f"training cross-entropy reached {loss:.3g} (from {self._loss0:.3g})")
         gap = self._gap(X, Y)
         self.history.append(train_mse=mse, val_mse=val[0], train_loss=loss, val_loss=val[1],
@@ -461,8 +461,7 @@ class SheafTrainer(_Trainer):
         or "diffusion" (explicit Euler heat flow), both of which reach the *reached equilibrium*; or
         "global": the *global minimum* of each example's energy by enumerating every face
         (:func:`sheaflab.global_min.global_equilibrium`; small nets only, ``3^N`` faces for ``N``
-        hidden units, no warm starts, ``tol`` and ``max_iter`` unused). ``fast`` is the same option
-        under its earlier name.
+        hidden units, no warm starts, ``tol`` and ``max_iter`` unused).
     tol, max_iter : fast-phase tolerance ``tau_c`` and iteration cap, passed to :func:`equilibrium`.
     l2 : weight of the reluctance edges (Definition 8): the energy gains ``l2/2 ||theta||^2``.
     n_jobs : joblib workers for the fast phase (Proposition 6); honours ``joblib.parallel_config``.
@@ -495,7 +494,7 @@ class SheafTrainer(_Trainer):
     _file_name = "SheafTrainer"      # the class a checkpoint names (subclasses load as their base)
 
     def __init__(self, sheaf, lr=0.01, optimizer="adam", batch_size=None, method=None, tol=None,
-                 max_iter=None, l2=0.0, n_jobs=1, seed=0, progress=None, track_gap=0, fast=None,
+                 max_iter=None, l2=0.0, n_jobs=1, seed=0, progress=None, track_gap=0,
                  warm_start=True):
         super().__init__(sheaf, lr, optimizer, batch_size, l2, seed, progress)
         if not isinstance(warm_start, (bool, np.bool_)):
@@ -503,9 +502,7 @@ class SheafTrainer(_Trainer):
         self.warm_start = bool(warm_start)
         self._warm = None        # _WarmStarts of the training set being fitted
         self.track_gap = positive(track_gap, "track_gap", integer=True, allow_zero=True)
-        if method is not None and fast is not None and method != fast:
-            raise ValueError(f"method={method!r} and fast={fast!r} name the same option; give one")
-        self.method = choice(method or fast or "direct", "method" if fast is None else "fast", METHODS)
+        self.method = choice(method or "direct", "method", METHODS)
         self.n_jobs = check_n_jobs(n_jobs)
         self.tol, self.max_iter = tol, max_iter
         self._eq_kwargs = {"method": self.method}
@@ -515,11 +512,6 @@ class SheafTrainer(_Trainer):
             self._eq_kwargs["tol"] = positive(tol, "tol")
         if max_iter is not None:
             self._eq_kwargs["max_iter"] = positive(max_iter, "max_iter", integer=True)
-
-    @property
-    def fast(self) -> str:
-        """The fast-phase method (the earlier name of :attr:`method`)."""
-        return self.method
 
     def _gap(self, X, Y) -> float:
         if not self.track_gap or (self.history.epochs + 1) % self.track_gap:
@@ -696,16 +688,3 @@ class SGDTrainer(_Trainer):
         if self.l2 == 0.0:
             return grads
         return [g + self.l2 * p for g, p in zip(grads, self.params)]
-
-
-def __getattr__(name):
-    # names that lived here before the module split
-    if name in ("JointFlow", "JointHistory"):
-        return moved(__name__, name, "sheaflab.dynamics")
-    if name == "mean_spectral_gap":
-        import warnings
-        warnings.warn("sheaflab.train.mean_spectral_gap(sheaf, X, Y) is "
-                      "sheaflab.spectral.equilibrium_gaps(sheaf, X, Y).mean()", DeprecationWarning,
-                      stacklevel=2)
-        return lambda sheaf, X, Y, **kw: float(equilibrium_gaps(sheaf, X, Y, **kw).mean())
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

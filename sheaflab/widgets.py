@@ -30,7 +30,7 @@ from .datasets import paraboloid, paraboloid_grid
 from .experiments import (AlgorithmRun, JointRun, StepCosts, algorithm_run, joint_run,
                           step_costs)
 from .sheaf import NeuralSheaf
-from .spectral import timescales
+from .timescales import timescales
 from .style import COLORS, EXAMPLE_COLORS, FONT, apply_style, require_plotting, set_height, wrap_title
 from .train import History
 
@@ -371,8 +371,11 @@ _TRAINERS = (("sgd", "SGD (backprop)"), ("sheaf", "sheaf trainer (Algorithm 4)")
 
 
 def _check_costs(costs) -> StepCosts:
-    """A StepCosts, or the earlier nested-dict form turned into one (checked either way)."""
-    return costs if isinstance(costs, StepCosts) else StepCosts.from_dict(costs)
+    """``costs`` itself, checked to be a StepCosts (what :func:`sheaflab.experiments.step_costs` returns)."""
+    if not isinstance(costs, StepCosts):
+        raise TypeError(f"costs must be a sheaflab.experiments.StepCosts (from experiments.step_costs); "
+                        f"got {type(costs).__name__}")
+    return costs
 
 
 def _phase_labels(costs: StepCosts) -> list:

@@ -294,7 +294,7 @@ def test_trainer_global_checkpoint_resumes_bit_for_bit(tmp_path):
 
 
 def test_training_pair_on_every_task_is_consistent():
-    from sheaflab.global_min import train_reached_vs_global
+    from sheaflab.minima import train_reached_vs_global
     for task, dims in (("saddle", [2, 2, 1]), ("blobs", [2, 2, 4])):
         p = train_reached_vs_global(task, dims, seed=1, epochs=8, n_train=20)
         assert p.target == pytest.approx(max(p.final.values()))

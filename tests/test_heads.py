@@ -110,7 +110,7 @@ def test_bad_heads_raise():
 
 def test_copies_keep_the_head():
     sheaf = sheaflab.NeuralSheaf.random([2, 3, 4], head="softmax")
-    assert sheaf.copy().head == "softmax" and sheaf._snapshot().head == "softmax"
+    assert sheaf.copy().head == "softmax" and sheaf.snapshot().head == "softmax"
     assert sheaf.same_parameters(sheaf.copy())
     other = sheaflab.NeuralSheaf(sheaf.weights, sheaf.biases)            # identity head
     assert not sheaf.same_parameters(other)

@@ -90,33 +90,3 @@ def test_one_numbering_scheme(path):
     """What a reader sees uses the book's own numbers (Definition 1 ... Remark 9)."""
     hits = [m.group(0) for m in FOREIGN_NUMBER.finditer(path.read_text())]
     assert not hits, f"{path.name} uses the source text's numbering: {sorted(set(hits))}"
-
-
-def test_earlier_names_still_work_and_say_where_they_moved():
-    import sheaflab
-    from sheaflab import dynamics, experiments, local_rule, solve, train
-    from sheaflab.datasets import paraboloid
-    for module, name, home in ((solve, "flow_velocity", dynamics), (solve, "euler_step", dynamics),
-                               (solve, "local_gradients", local_rule), (train, "JointFlow", dynamics),
-                               (train, "JointHistory", dynamics)):
-        with pytest.warns(DeprecationWarning, match=f"{name} moved to {home.__name__}"):
-            assert getattr(module, name) is getattr(home, name)
-    sheaf = sheaflab.NeuralSheaf.random([2, 6, 1], seed=0)
-    X, Y = paraboloid(30, noise=0.02, seed=0)
-    eq = sheaflab.equilibrium(sheaf, X, Y)
-    with pytest.warns(DeprecationWarning, match="local_gradients"):
-        old = sheaflab.edge_gradients(sheaf, eq.cochain)
-    np.testing.assert_allclose(sheaflab.flatten(old[0] + old[1]),
-                               sheaflab.flatten(sum(sheaflab.local_gradients(sheaf, eq.cochain), [])),
-                               rtol=0, atol=0)
-    with pytest.warns(DeprecationWarning):
-        assert experiments.inverse_gap(sheaf, X, Y) == pytest.approx(float(np.mean(1 / eq.lambda_min())))
-    with pytest.warns(DeprecationWarning):
-        assert train.mean_spectral_gap(sheaf, X, Y) == pytest.approx(float(eq.lambda_min().mean()))
-    costs = experiments.step_costs(sheaf, X, Y, repeats=2)
-    count, seconds = costs["sheaf"]["fast phase"]            # the earlier nested-dict reading
-    assert costs["sheaf"]["fast phase"][0] == count == costs.sheaf["fast phase"].count
-    row = experiments.slowdown_study([dict(dims=[2, 4, 1], n_train=20)], max_epochs=300)[0]
-    assert row["ratio"] == row.ratio and row["sheaf"] is row.sheaf
-    with pytest.raises(AttributeError):
-        solve.no_such_name

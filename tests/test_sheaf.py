@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import sheaflab
+from sheaflab.spectral import lambda_min
 from conftest import random_problem
 
 DEPTHS = [[2, 4, 1], [2, 30, 1], [3, 5, 4, 2], [2, 6, 6, 6, 1], [1, 3, 1]]
@@ -62,7 +63,7 @@ def test_L_free_positive_definite_for_random_patterns(dims):
         assert Lf.shape == (B, sheaf.free_dim(pinned), sheaf.free_dim(pinned))
         np.testing.assert_allclose(Lf, np.swapaxes(Lf, 1, 2))
         assert np.all(np.linalg.eigvalsh(Lf)[:, 0] > 1e-10)
-        lam = sheaf.lambda_min(pats, pinned)
+        lam = lambda_min(sheaf, pats, pinned)
         assert lam.shape == (B,) and np.all(lam > 0)
         assert np.all(lam <= sheaf.lambda_max_bound())
 

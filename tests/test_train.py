@@ -205,8 +205,7 @@ def test_diffusion_fast_phase_trains_like_direct(task):
     sheaf, X, Y = task
     a = sheaflab.SheafTrainer(sheaf, lr=0.01, progress=False)
     b = sheaflab.SheafTrainer(sheaf, lr=0.01, method="diffusion", tol=1e-11, progress=False)
-    assert b.fast == b.method == "diffusion"
-    assert sheaflab.SheafTrainer(sheaf, fast="diffusion").method == "diffusion"   # the earlier name
+    assert b.method == "diffusion"
     a.fit(X, Y, epochs=5)
     b.fit(X, Y, epochs=5)
     np.testing.assert_allclose(flat(a.params), flat(b.params), atol=1e-8)
@@ -243,8 +242,6 @@ def test_trainer_argument_errors(task):
         sheaflab.SGDTrainer(sheaf, optimizer="rmsprop")
     with pytest.raises(ValueError, match="batch_size must be"):
         sheaflab.SheafTrainer(sheaf, batch_size=0)
-    with pytest.raises(ValueError, match="fast must be one of"):
-        sheaflab.SheafTrainer(sheaf, fast="cg")
     with pytest.raises(ValueError, match="l2 must be"):
         sheaflab.SheafTrainer(sheaf, l2=np.nan)
     with pytest.raises(TypeError, match="sheaf must be"):
@@ -255,8 +252,6 @@ def test_trainer_argument_errors(task):
         sheaflab.SheafTrainer(sheaf, n_jobs="2")        # the same error as fast_phase gives
     with pytest.raises(ValueError, match="method must be one of"):
         sheaflab.SheafTrainer(sheaf, method="cg")
-    with pytest.raises(ValueError, match="name the same option"):
-        sheaflab.SheafTrainer(sheaf, method="direct", fast="diffusion")
     with pytest.raises(TypeError, match="seed must be"):
         sheaflab.SGDTrainer(sheaf, seed="a")
     tr = sheaflab.SheafTrainer(sheaf, progress=False)

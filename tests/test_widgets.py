@@ -121,7 +121,7 @@ def test_timescale_axes_are_aligned(timescale_fig):
 def test_timescale_algorithm_curve_is_a_real_run(timescale_fig):
     sheaf, X, Y = worked_example()
     epochs = min(math.ceil(THETA_TIME / LR), MAX_EPOCHS)
-    tr = sheaflab.SheafTrainer(sheaf, lr=LR, optimizer="sgd", fast="diffusion", tol=TAU, progress=False)
+    tr = sheaflab.SheafTrainer(sheaf, lr=LR, optimizer="sgd", method="diffusion", tol=TAU, progress=False)
     h = tr.fit(X, Y, epochs=epochs)
     alg = timescale_fig.data[-1]
     assert alg.name.startswith("train MSE, sheaf trainer")
@@ -214,21 +214,16 @@ def test_ops_chart_measures_by_default_and_live_remeasures():
 
 
 def test_ops_chart_rejects_bad_costs():
-    with pytest.raises(TypeError, match="costs must be a StepCosts"):
+    with pytest.raises(TypeError, match="costs must be a sheaflab.experiments.StepCosts"):
         widgets.ops_per_step_chart(costs=[1, 2])
-    with pytest.raises(ValueError, match="costs"):
-        widgets.ops_per_step_chart(costs={"sgd": RAW["sgd"]})
-    bad = {"sgd": dict(RAW["sgd"], update=(1.0, -1.0)), "sheaf": RAW["sheaf"]}
+    with pytest.raises(TypeError, match="costs must be a sheaflab.experiments.StepCosts"):
+        widgets.ops_per_step_chart(costs=RAW)          # the nested-dict form is gone
     with pytest.raises(ValueError, match=r"costs\['sgd'\]\['update'\]"):
-        widgets.ops_per_step_chart(costs=bad)
+        StepCosts(sgd=dict(RAW["sgd"], update=(1.0, -1.0)), sheaf=dict(RAW["sheaf"]))
     with pytest.raises(ValueError, match="same number of phases"):
         StepCosts(sgd=dict(RAW["sgd"]), sheaf={"fast phase": (1.0, 1e-4)})
     with pytest.raises(ValueError, match="trainer must be"):
         COSTS.phases("adam")
-    # the earlier nested-dict form still draws the same bars, without a problem in the title
-    old = widgets.ops_per_step_chart(costs=RAW)
-    assert [list(t.y) for t in old.data] == [list(t.y) for t in widgets.ops_per_step_chart(costs=COSTS).data]
-    assert "B =" not in old.layout.title.text
     with pytest.raises(ValueError, match="costs"):
         widgets.ops_per_step_chart(costs=COSTS, sheaf=sheaflab.NeuralSheaf.random([2, 3, 1]))
 
