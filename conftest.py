@@ -15,6 +15,13 @@ per stream message, ``clear_output``, ``update_display_data`` and the widget sta
 messages. nbval's own ``test_outputs`` would not do: it merges a cell's streams across its figures
 and drops comm and clear/update messages.
 
+Why two nbval methods are replaced (in :meth:`_Recorder.attach`) rather than hooked: nbval offers no
+hook for the kernel's messages or for the execute request, and pytest's hooks see a cell only as a
+test item, after nbval has already consumed its messages. The replacements wrap nbval's own
+``execute_cell_input`` and ``get_kernel_message`` on one notebook's objects (no class is patched),
+keep their signatures and return what nbval's would, so nbval's comparison and reporting still run;
+everything else here uses pytest's hooks (``pytest_runtest_protocol``/``setup``/``call``/``makereport``).
+
 The notebooks are collected first and tests marked ``after_notebooks`` next, so those are handed
 out only after every notebook (pytest-xdist's ``--dist loadscope`` hands out work units in
 collection order with ``--no-loadscope-reorder``); the ``nbval_run`` fixture waits for the

@@ -179,7 +179,7 @@ def gap_section(X, Y):
         (lanczos,) = measure.best_times([lambda: sheaflab.spectral.lambda_min(without.sheaf, eq.patterns)],
                                         repeats=5)
         (dense,) = measure.best_times([lambda: sheaflab.spectral.lambda_min(
-            without.sheaf, eq.patterns, method="dense")], repeats=1, warmup=False)
+            without.sheaf, eq.patterns, solver="dense")], repeats=1, warmup=False)
         print(f"{str(dims):>18}{epoch * 1e3:>10.2f}{per_recording * 1e3:>22.2f}{per_recording / epoch:>8.1f}"
               f"{lanczos * 1e3:>18.2f}{dense * 1e3:>19.0f}")
     print("a recording: the equilibria at the epoch's final weights, from the epoch's own (kept as the")

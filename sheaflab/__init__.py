@@ -13,7 +13,6 @@ from . import augment, closed_form, comparison, datasets, heads, measure, spectr
 from ._alloc import tune_allocator
 from .backprop import backprop_gradients
 from .checkpoint import CheckpointError
-from .direct import region_minimizer
 from .dynamics import Trajectory, euler_step, flow_velocity
 from .joint import JointFlow, JointHistory
 from .local_rule import local_gradients
@@ -29,7 +28,7 @@ from ._version import __version__  # noqa: E402
 
 __all__ = [
     "Cochain", "Discords", "Edge", "NeuralSheaf", "flatten",
-    "Equilibrium", "Trajectory", "equilibrium", "global_equilibrium", "residual", "parameter_sheaf", "ParameterSheaf", "region_minimizer",
+    "Equilibrium", "Trajectory", "equilibrium", "global_equilibrium", "residual", "parameter_sheaf", "ParameterSheaf",
     "local_gradients", "backprop_gradients", "flow_velocity", "euler_step",
     "History", "JointFlow", "JointHistory", "SGDTrainer", "SheafTrainer", "TrainingDiverged",
     "CheckpointError", "WorkersLost",

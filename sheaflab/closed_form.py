@@ -38,7 +38,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .sheaf import NeuralSheaf
+from ._checks import instance
+from .backprop import backprop_sums
+from .local_rule import local_gradients
+from .sheaf import NeuralSheaf, flatten
+from .solve import equilibrium
 
 
 def _check_one_hidden(sheaf: NeuralSheaf, scalar: bool = True) -> None:
@@ -71,7 +75,7 @@ def denominators(sheaf: NeuralSheaf, active) -> np.ndarray:
     return output_metrics(sheaf, active)[:, 0, 0]
 
 
-def residual(sheaf: NeuralSheaf, X, Y, active, kinks) -> np.ndarray:
+def relaxed_energy(sheaf: NeuralSheaf, X, Y, active, kinks) -> np.ndarray:
     """(B,) the two-sided energy of an equilibrium from the closed form, given its unit sets
     (``active``: (B, n_1) bool, ``z > 0``; ``kinks``: (B, n_1) bool, ``z = 0``; an Equilibrium's
     ``patterns[0]`` and ``kinks[0]``). X: (B, n_0), Y: (B, n_L); one hidden layer, any n_L:
@@ -159,7 +163,26 @@ def step_factor(sheaf: NeuralSheaf, X, Y) -> float:
     return float(np.nanmean(1.0 / S))
 
 
-def compact_residual(sheaf: NeuralSheaf, x, y) -> float:
+def first_step_ratio(sheaf: NeuralSheaf, X, Y) -> float:
+    """``||grad l||^2 / (grad l . grad L)`` at the current weights: how many times faster SGD's loss
+    ``l = mean 1/2 ||f - y||^2`` starts to fall under a gradient step on ``l`` than under one of the
+    same size on the mean relaxed energy ``L`` (the sheaf trainer's step). A model-free candidate for
+    the epoch slowdown at one learning rate, for any depth; compare :func:`step_factor`.
+    X: (B, n_0), Y: (B, n_L).
+    """
+    instance(sheaf, "sheaf", NeuralSheaf, "a sheaflab.NeuralSheaf")
+    X = sheaf.check_input(X)
+    Y = sheaf.check_target(Y, X.shape[0])
+    gW, gb = local_gradients(sheaf, equilibrium(sheaf, X, Y))
+    _, sW, sb, _ = backprop_sums(sheaf, X, Y)
+    gR, gl = flatten(gW + gb), flatten(sW + sb) / X.shape[0]
+    along = float(gl @ gR)
+    if along <= 0:
+        raise ValueError("the two gradients are not positively aligned here: no first-step ratio")
+    return float(gl @ gl) / along
+
+
+def compact_global_minimum(sheaf: NeuralSheaf, x, y) -> float:
     """The relaxed energy of one example in the *compact* formulation, by exhaustive search.
 
     The compact path graph keeps only the pre-activations as vertices and folds the ReLU into the next
@@ -174,7 +197,7 @@ def compact_residual(sheaf: NeuralSheaf, x, y) -> float:
     _check_one_hidden(sheaf)
     n1 = sheaf.dims[1]
     if n1 > 12:
-        raise ValueError(f"compact_residual searches 3^n_1 faces; n_1 = {n1} is too many (at most 12)")
+        raise ValueError(f"compact_global_minimum searches 3^n_1 faces; n_1 = {n1} is too many (at most 12)")
     x = sheaf.check_input(np.reshape(x, (1, -1)), "x")[0]
     u = sheaf.weights[0] @ x + sheaf.biases[0]
     w, c = sheaf.weights[1][0], sheaf.biases[1][0] - float(y)

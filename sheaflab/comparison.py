@@ -39,7 +39,7 @@ from ._checks import choice, n_jobs as check_n_jobs, positive
 from .datasets import TASK_SPECS, task_split
 from .parallel import starmap
 from .sheaf import NeuralSheaf
-from .train import SGDTrainer, SheafTrainer, TrainingDiverged
+from .train import TRAINERS, SheafTrainer, TrainingDiverged, epochs_to
 
 PROTOCOLS = ("seed", "tuned")
 #: the fewest finite per-seed values for which :func:`median_ci` computes a 95% bootstrap interval
@@ -50,7 +50,6 @@ GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 #: the tuning seeds of :func:`compare` (disjoint from its default reported seeds)
 TUNE_SEEDS = (1000, 1001)
 EDGES = ("raise", "flag", "widen")
-TRAINERS = {"sheaf": SheafTrainer, "sgd": SGDTrainer}
 
 
 @dataclass(frozen=True)
@@ -69,8 +68,7 @@ class Run:
     curve: np.ndarray = field(repr=False)
 
     def epochs_to(self, target: float) -> int | None:
-        hits = np.flatnonzero(self.curve <= target)
-        return int(hits[0]) + 1 if hits.size else None
+        return epochs_to(self.curve, target)
 
     def seconds_to(self, target: float) -> float | None:
         k = self.epochs_to(target)

@@ -358,6 +358,11 @@ def choose_solver(sheaf, solver: str = "auto") -> str:
 def walk(sheaf, X, Y, start, tol, max_iter, solver="auto", stats=None):
     """Active-set walk from ``start``; returns (z, a, modes, converged, iterations).
 
+    Each round, for the examples not yet settled: solve their current regions (:class:`_RegionSolver`),
+    step towards the minimisers as far as the regions' closures allow (:func:`_step_length`), put
+    the units the step ran into on their kinks, and release kink units whose energy falls off the
+    kink (:func:`_releases`). An example is done after a full step with nothing to release.
+
     solver: "dense", "cg" or "auto" (:func:`choose_solver`). With "cg" each region solve runs
     preconditioned conjugate gradients from the current activations to the relative residual
     :func:`~sheaflab.reduced.cg_tol` ``(tol)``; an example converges only when its last solve met
@@ -365,15 +370,7 @@ def walk(sheaf, X, Y, start, tol, max_iter, solver="auto", stats=None):
     when given, receives ``"cg_iterations"``: (B,) CG iterations summed over the region solves.
     """
     B, L = X.shape[0], sheaf.depth
-    Ws, bs = sheaf.weights, sheaf.biases
-    solver = choose_solver(sheaf, solver)
-    use_cg = solver == "cg" and L >= 3
-    etol = cg_tol(tol)
-    # an iterative solve leaves errors of about sqrt(etol) in the stalks: a kink unit is released
-    # only when it descends clearly beyond them (holding it costs at most ~ (0.1 sqrt(etol))^2 / 2)
-    release_tol = max(tol, 0.1 * np.sqrt(etol)) if use_cg else tol
-    cg_iters = np.zeros(B, dtype=np.int64)
-    precond = None
+    regions = _RegionSolver(sheaf, B, choose_solver(sheaf, solver), tol)
     z = [zz.copy() for zz in start.z]
     a = [aa.copy() for aa in start.a]
     modes = [np.where(zz > 0, ACTIVE, np.where(zz < 0, INACTIVE, KINK)).astype(np.int8)
@@ -386,80 +383,19 @@ def walk(sheaf, X, Y, start, tol, max_iter, solver="auto", stats=None):
         if active.size == 0:
             break
         sel = slice(None) if active.size == B else active
-        Xs, Ys = X[sel], Y[sel]
         ms = [m[sel].copy() for m in modes]
-        z0 = [zz[sel] for zz in z]
-        a0 = [aa[sel] for aa in a]
-        solved = True
-        if use_cg:
-            x0 = np.concatenate(a0[:L - 2], axis=1)
-
-            def linear(target):
-                nonlocal precond, solved
-                system = ReducedSystem(sheaf, Xs, target, ms)
-                if precond is None and L > 3:   # one shared factor per walk, from the first region
-                    precond = system.preconditioner()   # (depth 3: exact per-example Woodbury)
-                x, ok, it = system.solve(x0, etol, CG_MAX_ITER, precond)
-                cg_iters[sel] += it
-                solved = solved & ok
-                return _stalks(sheaf, Xs, target, ms, system.activations(x))
-        else:
-            linear = None
-        if sheaf.head == "identity":
-            z1, a1 = linear(Ys) if use_cg else region_minimizer(sheaf, Xs, Ys, ms)
-        else:   # n_L + 1 linear solves and a small Newton problem (head_region_minimizer)
-            z1, a1, ok = head_region_minimizer(sheaf, Xs, Ys, ms, linear, start=z0[-1])
-            solved = solved & ok
+        z0, a0 = [zz[sel] for zz in z], [aa[sel] for aa in a]
+        z1, a1, solved = regions.solve(X[sel], Y[sel], ms, z0, a0, sel)
         iters[sel] += 1
-        # longest step towards the region minimiser that stays in the region's closure
-        t = np.ones(Xs.shape[0])
-        hit = []
-        for l in range(L - 1):
-            m, zo, zn = ms[l], z0[l], z1[l]
-            cross = ((m == ACTIVE) & (zn < 0)) | ((m == INACTIVE) & (zn > 0))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                tl = np.where(cross, zo / (zo - zn), np.inf)
-            hit.append(tl)
-            if tl.shape[1]:
-                t = np.minimum(t, tl.min(axis=1))
+        t, hit = _step_length(ms, z0, z1)
         tt = t[:, None]
         zn = [zo + tt * (zz - zo) for zo, zz in zip(z0, z1)]
         an = [ao + tt * (aa - ao) for ao, aa in zip(a0, a1)]
-        strengths, directions = [], []
-        prev = Xs
-        for l in range(L - 1):
-            m = ms[l]
-            on_kink = (hit[l] <= tt) | ((m == ACTIVE) & (zn[l] < 0)) | ((m == INACTIVE) & (zn[l] > 0))
-            zn[l][on_kink] = 0.0
-            m[on_kink] = KINK
-            kink = m == KINK
-            if kink.any():
-                u = prev @ Ws[l].T + bs[l]
-                st, di = _release_strength(u, an[l], release_tol)
-                st[~kink] = 0.0
-            else:                       # no unit of this layer on its kink: nothing to release
-                st, di = np.zeros(m.shape), np.full(m.shape, ACTIVE, dtype=np.int8)
-            strengths.append(st)
-            directions.append(di)
-            prev = an[l]
+        _stop_on_kinks(ms, zn, hit, tt)
         full_step = t >= 1.0
-        st_all = np.concatenate(strengths, axis=1) if strengths else np.zeros((Xs.shape[0], 0))
-        wants = st_all > 0
-        # release only at a face minimiser (full step); one unit at a time after a stalled step
-        release = wants & full_step[:, None]
-        one = single[sel] & full_step
-        if np.any(one) and st_all.shape[1]:
-            top = np.zeros_like(release)
-            top[np.arange(len(t)), st_all.argmax(axis=1)] = True
-            release = np.where(one[:, None], release & top, release)
-        off = 0
-        for l in range(L - 1):
-            n = ms[l].shape[1]
-            r = release[:, off:off + n]
-            ms[l][r] = directions[l][r]
-            off += n
-        done_now = full_step & ~wants.any(axis=1) & solved
-        single_new = np.where(t <= 0.0, True, np.where(release.any(axis=1), False, single[sel]))
+        released, wants = _releases(sheaf, X[sel], ms, an, regions.release_tol, full_step, single[sel])
+        done_now = full_step & ~wants & solved
+        single_new = np.where(t <= 0.0, True, np.where(released, False, single[sel]))
         for l in range(L):
             z[l][sel] = zn[l]
         for l in range(L - 1):
@@ -470,5 +406,105 @@ def walk(sheaf, X, Y, start, tol, max_iter, solver="auto", stats=None):
         converged[idx[done_now]] = True
         active = idx[~done_now]
     if stats is not None:
-        stats["cg_iterations"] = cg_iters
+        stats["cg_iterations"] = regions.cg_iterations
     return z, a, modes, converged, iters
+
+
+class _RegionSolver:
+    """The walk's region solves: the minimiser of each example's current region (its modes fixed).
+
+    Dense block solves, or (``"cg"``, two or more hidden layers) conjugate gradients on the reduced
+    system from the current activations, with one preconditioner shared by the whole walk; a
+    non-identity head adds its small Newton problem (:func:`head_region_minimizer`).
+    """
+
+    def __init__(self, sheaf, B: int, solver: str, tol: float):
+        self.sheaf, self.use_cg = sheaf, solver == "cg" and sheaf.depth >= 3
+        self.etol = cg_tol(tol)
+        # an iterative solve leaves errors of about sqrt(etol) in the stalks: a kink unit is released
+        # only when it descends clearly beyond them (holding it costs at most ~ (0.1 sqrt(etol))^2 / 2)
+        self.release_tol = max(tol, 0.1 * np.sqrt(self.etol)) if self.use_cg else tol
+        self.cg_iterations = np.zeros(B, dtype=np.int64)
+        self.precond = None
+
+    def solve(self, X, Y, ms, z0, a0, sel):
+        """(z1, a1, solved): the region minimisers of the rows ``sel`` and whether each solve met
+        its tolerance (always True for the dense solve of the identity head)."""
+        sheaf, solved = self.sheaf, np.ones(X.shape[0], dtype=bool)
+        linear = None
+        if self.use_cg:
+            x0 = np.concatenate(a0[:sheaf.depth - 2], axis=1)
+
+            def linear(target):
+                nonlocal solved
+                system = ReducedSystem(sheaf, X, target, ms)
+                if self.precond is None and sheaf.depth > 3:   # one shared factor, from the first region
+                    self.precond = system.preconditioner()     # (depth 3: exact per-example Woodbury)
+                x, ok, it = system.solve(x0, self.etol, CG_MAX_ITER, self.precond)
+                self.cg_iterations[sel] += it
+                solved = solved & ok
+                return _stalks(sheaf, X, target, ms, system.activations(x))
+        if sheaf.head == "identity":
+            z1, a1 = linear(Y) if linear else region_minimizer(sheaf, X, Y, ms)
+        else:   # n_L + 1 linear solves and a small Newton problem
+            z1, a1, ok = head_region_minimizer(sheaf, X, Y, ms, linear, start=z0[-1])
+            solved = solved & ok
+        return z1, a1, solved
+
+
+def _step_length(ms, z0, z1):
+    """(t, hit): the longest step ``t`` in [0, 1] (per example) from ``z0`` towards ``z1`` that stays
+    in the closure of each example's region, and per layer the step at which each unit would cross
+    its kink (inf where it does not)."""
+    t = np.ones(z0[0].shape[0])
+    hit = []
+    for m, zo, zn in zip(ms, z0, z1):
+        cross = ((m == ACTIVE) & (zn < 0)) | ((m == INACTIVE) & (zn > 0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tl = np.where(cross, zo / (zo - zn), np.inf)
+        hit.append(tl)
+        if tl.shape[1]:
+            t = np.minimum(t, tl.min(axis=1))
+    return t, hit
+
+
+def _stop_on_kinks(ms, zn, hit, tt) -> None:
+    """Put the units the step ran into (or, by rounding, just past) exactly on their kinks, in place."""
+    for m, z, h in zip(ms, zn, hit):
+        on_kink = (h <= tt) | ((m == ACTIVE) & (z < 0)) | ((m == INACTIVE) & (z > 0))
+        z[on_kink] = 0.0
+        m[on_kink] = KINK
+
+
+def _releases(sheaf, X, ms, an, tol, full_step, single):
+    """Release kink units off which the energy falls, in place in ``ms``; returns (released, wants):
+    per example, whether a unit was released and whether one wanted to be.
+
+    Units are released only at a face minimiser (a full step), and one at a time (the strongest)
+    for examples whose last step could not move."""
+    Ws, bs = sheaf.weights, sheaf.biases
+    strengths, directions, prev = [], [], X
+    for l, m in enumerate(ms):
+        kink = m == KINK
+        if kink.any():
+            st, di = _release_strength(prev @ Ws[l].T + bs[l], an[l], tol)
+            st[~kink] = 0.0
+        else:                       # no unit of this layer on its kink: nothing to release
+            st, di = np.zeros(m.shape), np.full(m.shape, ACTIVE, dtype=np.int8)
+        strengths.append(st)
+        directions.append(di)
+        prev = an[l]
+    st_all = np.concatenate(strengths, axis=1) if strengths else np.zeros((X.shape[0], 0))
+    wants = st_all > 0
+    release = wants & full_step[:, None]
+    one = single & full_step
+    if np.any(one) and st_all.shape[1]:
+        top = np.zeros_like(release)
+        top[np.arange(len(full_step)), st_all.argmax(axis=1)] = True
+        release = np.where(one[:, None], release & top, release)
+    off = 0
+    for m, di in zip(ms, directions):
+        r = release[:, off:off + m.shape[1]]
+        m[r] = di[r]
+        off += m.shape[1]
+    return release.any(axis=1), wants.any(axis=1)

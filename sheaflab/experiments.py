@@ -8,7 +8,7 @@ only draw their results.
 * :func:`fit_until` trains until a target MSE (or a cap) and returns the epoch count;
 * :func:`slowdown_study` (with steps from :func:`calibrated_lr`) sets the epoch-count slowdown of Algorithm 4 against the
   ``1 / lambda_min(L_free)`` prediction of Conjecture 5 (the source's rate heuristic), across
-  configurations (:class:`SlowdownRow`); :func:`first_step_ratio` is a model-free candidate for it;
+  configurations (:class:`SlowdownRow`); :func:`sheaflab.closed_form.first_step_ratio` is a model-free candidate for it;
 * :func:`convergence_rate`, :func:`rate_vs_n_train` (:class:`RateRow`) and :func:`fit_inverse_n`
   extract the exponential rate of a loss curve and test the ``beta ~ 1 / n_train`` scaling;
 * :func:`step_costs` measures what one training step costs, phase by phase, for both trainers
@@ -35,10 +35,11 @@ from .local_rule import local_gradients, local_sums
 from .measure import best_time, fit_line
 from .optim import make_optimizer
 from .parallel import starmap
+from .rescaling import rescaled
 from .sheaf import NeuralSheaf, flatten
 from .solve import equilibrium
 from .timescales import Timescales, equilibrium_gaps
-from .train import SGDTrainer, SheafTrainer, TrainingDiverged
+from .train import TRAINERS, SGDTrainer, SheafTrainer, TrainingDiverged
 
 
 class Problem(NamedTuple):
@@ -195,25 +196,6 @@ def _slowdown_row(cfg, lr, target_fraction, max_epochs, noise, sgd_epochs) -> Sl
                        mse0, target, sgd, sh, (sh / sgd) if (sh and sgd) else None, step)
 
 
-def first_step_ratio(sheaf: NeuralSheaf, X, Y) -> float:
-    """``||grad l||^2 / (grad l . grad L)`` at the current weights: how many times faster SGD's loss
-    ``l = mean 1/2 ||f - y||^2`` starts to fall under a gradient step on ``l`` than under one of the
-    same size on the mean relaxed energy ``L`` (the sheaf trainer's step). A model-free candidate for
-    the epoch slowdown at one learning rate, for any depth; compare ``closed_form.step_factor``.
-    X: (B, n_0), Y: (B, n_L).
-    """
-    instance(sheaf, "sheaf", NeuralSheaf, "a sheaflab.NeuralSheaf")
-    X = sheaf.check_input(X)
-    Y = sheaf.check_target(Y, X.shape[0])
-    gW, gb = local_gradients(sheaf, equilibrium(sheaf, X, Y))
-    _, sW, sb, _ = backprop_sums(sheaf, X, Y)
-    gR, gl = flatten(gW + gb), flatten(sW + sb) / X.shape[0]
-    along = float(gl @ gR)
-    if along <= 0:
-        raise ValueError("the two gradients are not positively aligned here: no first-step ratio")
-    return float(gl @ gl) / along
-
-
 # ---------------------------------------------------------------------------------- rates
 def convergence_rate(curve, start: float = 0.5, stop: float = 0.1) -> float:
     """Exponential rate ``beta`` of a decreasing loss curve, per epoch.
@@ -235,7 +217,7 @@ def convergence_rate(curve, start: float = 0.5, stop: float = 0.1) -> float:
     sel = t[first[0]:end]
     if sel.size < 3:
         raise ValueError("fewer than 3 epochs in the fitting window; lower start or stop")
-    slope = np.polyfit(sel, np.log(curve[sel]), 1)[0]
+    slope, _, _ = fit_line(sel, np.log(curve[sel]))
     return float(-slope)
 
 
@@ -307,7 +289,7 @@ class StepCosts:
     batch_size: int | None = None
     optimizer: str | None = None
 
-    TRAINERS = ("sgd", "sheaf")
+    TRAINERS = tuple(TRAINERS)
 
     def __post_init__(self):
         for key in self.TRAINERS:
@@ -393,13 +375,13 @@ class JointRun:
 class AlgorithmRun:
     """Algorithm 4 (diffusion fast phase, plain gradient descent) for a few epochs.
 
-    tau_c: fast-phase tolerance; lr: slow step; epoch: (E + 1,) 0..E; t_theta: (E + 1,) slow time
+    tol: fast-phase tolerance; lr: slow step; epoch: (E + 1,) 0..E; t_theta: (E + 1,) slow time
     ``epoch * lr``; train_mse: (E + 1,) forward-pass MSE (entry 0 at the initial weights);
     euler_steps: (E,) mean Euler steps per example per epoch; note: a warning to show (non-converged
     fast phases, divergence), or "".
     """
 
-    tau_c: float
+    tol: float
     lr: float
     epoch: np.ndarray
     t_theta: np.ndarray
@@ -445,10 +427,10 @@ def joint_run(sheaf, X, Y, eps, theta_time, eta_c, n_points, examples, scales: T
                     scales.tau_fast, scales.tau_slow)
 
 
-def algorithm_run(sheaf, X, Y, tau_c, lr, epochs) -> AlgorithmRun:
-    """Algorithm 4 with the diffusion fast phase at tolerance ``tau_c`` and plain gradient descent
+def algorithm_run(sheaf, X, Y, tol, lr, epochs) -> AlgorithmRun:
+    """Algorithm 4 with the diffusion fast phase at tolerance ``tol`` and plain gradient descent
     of step ``lr``, full batch, for ``epochs`` epochs (stops early, with a note, if it diverges)."""
-    tr = SheafTrainer(sheaf, lr=lr, optimizer="sgd", method="diffusion", tol=tau_c, progress=False)
+    tr = SheafTrainer(sheaf, lr=lr, optimizer="sgd", method="diffusion", tol=tol, progress=False)
     note = ""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)   # reported through the note instead
@@ -460,26 +442,12 @@ def algorithm_run(sheaf, X, Y, tau_c, lr, epochs) -> AlgorithmRun:
     if bad:
         note = (note + "; " if note else "") + f"{bad} fast phases hit max_iter"
     epoch = np.arange(h.epochs + 1)
-    return AlgorithmRun(float(tau_c), float(lr), epoch, epoch * float(lr),
+    return AlgorithmRun(float(tol), float(lr), epoch, epoch * float(lr),
                         np.concatenate([[sheaf.mse(X, Y)], h.train_mse]),
                         h.fast_iterations / X.shape[0], note)
 
 
 # ---------------------------------------------------------------------------------- rescaling symmetry
-def rescaled(sheaf: NeuralSheaf, c: float, layer: int = 1) -> NeuralSheaf:
-    """The network ``(W_l / c, b_l / c, c W_{l+1})`` for ``l = layer``: the same function (ReLU is
-    positively homogeneous), a different sheaf. ``c > 0``; ``1 <= layer < depth``."""
-    instance(sheaf, "sheaf", NeuralSheaf, "a sheaflab.NeuralSheaf")
-    c = positive(c, "c")
-    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 1 <= layer < sheaf.depth:
-        raise ValueError(f"layer must be a hidden layer, 1 .. {sheaf.depth - 1}; got {layer!r}")
-    new = sheaf.copy()
-    new.weights[layer - 1] /= c
-    new.biases[layer - 1] /= c
-    new.weights[layer] *= c
-    return new
-
-
 @dataclass
 class RescalingRow:
     """One point of :func:`rescaling_curve`: the factor ``c``; the mean equilibrium energy
@@ -494,7 +462,7 @@ class RescalingRow:
 
 
 def rescaling_curve(sheaf: NeuralSheaf, X, Y, cs, layer: int = 1) -> list:
-    """Mean R and MSE of :func:`rescaled` networks, one :class:`RescalingRow` per ``c`` in ``cs``."""
+    """Mean R and MSE of :func:`sheaflab.rescaling.rescaled` networks, one :class:`RescalingRow` per ``c`` in ``cs``."""
     rows = []
     for c in cs:
         net = rescaled(sheaf, c, layer)

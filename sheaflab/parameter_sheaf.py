@@ -5,13 +5,13 @@ Given the equilibrium cochains of a batch of ``B`` examples, build a cellular sh
 * one *parameter stalk* ``theta_l = vec([W_l | b_l])`` (row-major, dimension ``n_l (n_{l-1} + 1)``) per
   affine edge ``affine_l``;
 * for each example ``i`` and layer ``l`` a boundary vertex pinned at ``z_l^(i)``;
-* with ``lam > 0``, a zero anchor (the reluctance edges of :mod:`sheaflab.augment`),
+* with ``l2 > 0``, a zero anchor (the reluctance edges of :mod:`sheaflab.augment`),
 
 and whose edges are ``(l, i)`` from ``theta_l`` to the pinned ``z_l^(i)``, with restriction map
 ``rho_{l,i} theta_l = W_l a_{l-1}^(i) + b_l`` (linear in ``theta_l``, read off the cochain), weight
-``1/B``, so that its discord is the affine discord of example ``i``; plus, with ``lam``, the edges
-``reluctance_W{l}``, ``reluctance_b{l}`` to the anchor with map ``sqrt(lam)`` on that part of the stalk.
-No edge joins two layers: the Laplacian ``L_H = (1/B) sum_i rho^T rho (+ lam I)`` is block diagonal.
+``1/B``, so that its discord is the affine discord of example ``i``; plus, with ``l2``, the edges
+``reluctance_W{l}``, ``reluctance_b{l}`` to the anchor with map ``sqrt(l2)`` on that part of the stalk.
+No edge joins two layers: the Laplacian ``L_H = (1/B) sum_i rho^T rho (+ l2 I)`` is block diagonal.
 One explicit Euler step of the pinned heat flow on H_W, ``theta <- theta - eta (L_H theta - (1/B)
 sum_i rho^T z^(i))``, is exactly one step of the local rule (plus weight decay). H_W depends on the
 cochains, so it changes at every epoch: the slow phase as a whole is not a diffusion on one fixed sheaf.
@@ -40,7 +40,7 @@ class ParameterSheaf:
     pinned: (m,) the pinned values the discords are measured against (``z_l^(i)``; 0 for the anchor),
     so ``discord = coboundary @ theta - pinned``; weights: (m,) edge weight per row (1/B data, 1 anchor);
     laplacian: scipy.sparse CSR (N, N) ``delta^T diag(weights) delta``; theta: (N,) the current
-    parameters; lam: the reluctance weight; B: batch size.
+    parameters; l2: the reluctance weight; B: batch size.
     """
 
     dims: list
@@ -53,7 +53,7 @@ class ParameterSheaf:
     weights: np.ndarray
     laplacian: sp.csr_matrix
     theta: np.ndarray
-    lam: float
+    l2: float
     B: int
 
     def _theta(self, theta):
@@ -64,7 +64,7 @@ class ParameterSheaf:
         return self.coboundary @ self._theta(theta) - self.pinned
 
     def energy(self, theta=None) -> float:
-        """``1/2 sum_e w_e ||d_e||^2``: the batch mean of the affine edges' energy (+ lam/2 ||theta||^2)."""
+        """``1/2 sum_e w_e ||d_e||^2``: the batch mean of the affine edges' energy (+ l2/2 ||theta||^2)."""
         d = self.discord(theta)
         return 0.5 * float(np.sum(self.weights * d * d))
 
@@ -96,15 +96,15 @@ def stack_parameters(sheaf: NeuralSheaf) -> np.ndarray:
     return flatten([np.hstack([W, b[:, None]]) for W, b in zip(sheaf.weights, sheaf.biases)])
 
 
-def parameter_sheaf(sheaf: NeuralSheaf, eq, lam: float = 0.0) -> ParameterSheaf:
+def parameter_sheaf(sheaf: NeuralSheaf, eq, l2: float = 0.0) -> ParameterSheaf:
     """The parameter sheaf H_W of ``sheaf`` at the cochains of ``eq`` (an
     :class:`~sheaflab.Equilibrium` of ``sheaf``, or a :class:`~sheaflab.Cochain`), with reluctance
-    edges of weight ``lam >= 0``. See the module docstring; returns a :class:`ParameterSheaf`."""
+    edges of weight ``l2 >= 0``. See the module docstring; returns a :class:`ParameterSheaf`."""
     from .sheaf import Cochain
     from .solve import Equilibrium
 
     instance(sheaf, "sheaf", NeuralSheaf, "a sheaflab.NeuralSheaf")
-    lam = positive(lam, "lam", allow_zero=True)
+    l2 = positive(l2, "l2", allow_zero=True)
     if isinstance(eq, Equilibrium):
         eq.check_sheaf(sheaf, "sheaf")
         c = eq.cochain
@@ -130,8 +130,8 @@ def parameter_sheaf(sheaf: NeuralSheaf, eq, lam: float = 0.0) -> ParameterSheaf:
             wts.append(np.full(n, 1.0 / B))
             edges.append((f"affine_{l}[{i}]", l, i))
             starts.append(starts[-1] + n)
-    if lam > 0:
-        r = np.sqrt(lam)
+    if l2 > 0:
+        r = np.sqrt(l2)
         for l in range(1, L + 1):
             k = dims[l - 1] + 1
             mask = np.tile(np.r_[np.ones(k - 1), 0.0], dims[l])
@@ -148,4 +148,4 @@ def parameter_sheaf(sheaf: NeuralSheaf, eq, lam: float = 0.0) -> ParameterSheaf:
     w = np.concatenate(wts)
     Lap = (D.T @ sp.diags(w) @ D).tocsr()
     return ParameterSheaf(dims, stalk, offsets, edges, np.array(starts), D, np.concatenate(pinned), w,
-                          Lap, stack_parameters(sheaf), lam, B)
+                          Lap, stack_parameters(sheaf), l2, B)

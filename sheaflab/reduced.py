@@ -315,22 +315,26 @@ class ReducedSystem:
                 M[:, sl[k], sl[k]] += np.swapaxes(V, 1, 2) @ (Kinv @ V if WL.shape[0] > 1 else Kinv * V)
         return M
 
+    # what take() slices: arrays with one row per example, lists of them, and those only some
+    # systems build (the depth-3 Woodbury factors); everything else is shared by all examples
+    _PER_EXAMPLE = ("X", "Y", "rhs", "d", "r_last", "last_d", "last_dinv", "kink_last", "act_last", "Kinv")
+    _PER_EXAMPLE_LISTS = ("h", "p", "modes")
+    _PER_EXAMPLE_IF_BUILT = ("_aw", "dinv", "G1", "DG1", "coef1", "G", "inner_inv")
+
     def take(self, rows) -> "ReducedSystem":
-        """The same system for a subset of the examples (rows: integer indices)."""
+        """The same system for a subset of the examples (rows: integer indices), without rebuilding:
+        the per-example arrays are sliced, the shared ones (weights, slices, sizes) kept."""
         new = ReducedSystem.__new__(ReducedSystem)
         new.__dict__.update(self.__dict__)
         new.B = len(rows)
-        new.h = [hh[rows] for hh in self.h]
-        new.p = [pp[rows] for pp in self.p]
-        new.modes = [m[rows] for m in self.modes]
-        for name in ("last_d", "last_dinv", "kink_last", "act_last", "Kinv", "r_last", "d", "rhs",
-                     "X", "Y"):
+        for name in self._PER_EXAMPLE:
             setattr(new, name, getattr(self, name)[rows])
-        new.any_kink_last = bool(new.kink_last.any())
-        new._aw = None if self._aw is None else self._aw[rows]
-        for name in ("dinv", "G1", "DG1", "coef1", "G", "inner_inv"):
-            if name in self.__dict__:
+        for name in self._PER_EXAMPLE_LISTS:
+            setattr(new, name, [v[rows] for v in getattr(self, name)])
+        for name in self._PER_EXAMPLE_IF_BUILT:
+            if getattr(self, name, None) is not None:
                 setattr(new, name, getattr(self, name)[rows])
+        new.any_kink_last = bool(new.kink_last.any())
         return new
 
     def activations(self, x):

@@ -65,7 +65,7 @@ def rescale(sheaf: NeuralSheaf, factors) -> NeuralSheaf:
     factors: sequence of ``L - 1`` positive floats ``(c_1, ..., c_{L-1})``, one per hidden layer
     (``ValueError`` naming ``factors`` on a wrong length or a non-positive entry). Returns a new
     :class:`NeuralSheaf` (same head) computing the same function. ``factors = (1/c,)`` on one hidden
-    layer is the curve ``(W_1/c, b_1/c, c W_2)`` of :func:`sheaflab.experiments.rescaled`.
+    layer is the curve ``(W_1/c, b_1/c, c W_2)`` of :func:`rescaled`.
     """
     instance(sheaf, "sheaf", NeuralSheaf, "a sheaflab.NeuralSheaf")
     c = np.concatenate([[1.0], _factors(sheaf, factors), [1.0]])
@@ -74,6 +74,19 @@ def rescale(sheaf: NeuralSheaf, factors) -> NeuralSheaf:
         new.weights[l - 1] *= c[l] / c[l - 1]
         new.biases[l - 1] *= c[l]
     return new
+
+
+def rescaled(sheaf: NeuralSheaf, c: float, layer: int = 1) -> NeuralSheaf:
+    """The network ``(W_l / c, b_l / c, c W_{l+1})`` for ``l = layer``: :func:`rescale` with the factor
+    ``1/c`` on that hidden layer and 1 on the others; the same function, a different sheaf.
+    ``c > 0``; ``1 <= layer < depth``."""
+    instance(sheaf, "sheaf", NeuralSheaf, "a sheaflab.NeuralSheaf")
+    c = positive(c, "c")
+    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 1 <= layer < sheaf.depth:
+        raise ValueError(f"layer must be a hidden layer, 1 .. {sheaf.depth - 1}; got {layer!r}")
+    factors = np.ones(sheaf.depth - 1)
+    factors[layer - 1] = 1.0 / c
+    return rescale(sheaf, factors)
 
 
 def rescale_cochain(cochain: Cochain, factors) -> Cochain:

@@ -93,6 +93,10 @@ class Equilibrium:
         return lambda_min(self.check_sheaf(sheaf), self.patterns, self.pinned)
 
 
+#: the fast phases that reach the equilibrium from the forward pass (the trainer adds "global")
+METHODS = ("direct", "diffusion")
+
+
 def equilibrium(sheaf: NeuralSheaf, X, Y=None, method: str = "direct", tol: float | None = None,
                 max_iter: int | None = None, init=None, step: float | None = None,
                 record: bool = False, solver: str = "auto", guess=None) -> Equilibrium:
@@ -133,7 +137,7 @@ def equilibrium(sheaf: NeuralSheaf, X, Y=None, method: str = "direct", tol: floa
     ``RuntimeWarning``; non-finite values raise ``FloatingPointError``.
     """
     instance(sheaf, "sheaf", NeuralSheaf, "a sheaflab.NeuralSheaf")
-    choice(method, "method", ("direct", "diffusion"))
+    choice(method, "method", METHODS)
     choice(solver, "solver", ("auto", "dense", "cg"))
     X = sheaf.check_input(X)
     B = X.shape[0]

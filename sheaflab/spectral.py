@@ -14,14 +14,14 @@ import numpy as np
 from ._checks import choice
 
 
-def lambda_min(sheaf, patterns, pinned: str = "both", method: str = "auto") -> np.ndarray:
+def lambda_min(sheaf, patterns, pinned: str = "both", solver: str = "auto") -> np.ndarray:
     """Smallest eigenvalue of ``L_free`` per example: (B,) for (B, n_l) patterns, a float for 1-D ones.
 
     patterns: hidden-layer activation patterns as for :meth:`NeuralSheaf.coboundary`; pinned: 'both'
     (input and output) or 'input'. Inside one activation region the pinned heat flow contracts at
     this rate.
 
-    method: "dense" (one dense symmetric eigensolve of ``L_free`` per example), "lanczos" (both ends
+    solver: the eigensolver ("method" names the fast phase everywhere else): "dense" (one dense symmetric eigensolve of ``L_free`` per example), "lanczos" (both ends
     pinned, two or more hidden layers: batched Lanczos on ``L_free^{-1}``, applied exactly through
     the reduced Schur system, so the small, tightly clustered bottom of the spectrum becomes the
     well separated top of the inverse's; about 20-40 steps, to about 1e-10 relative), "eigsh" (the
@@ -30,15 +30,15 @@ def lambda_min(sheaf, patterns, pinned: str = "both", method: str = "auto") -> n
     :data:`DENSE_MAX_FREE_DIM` free coordinates, dense otherwise. Measured at [2,64,64,1], B = 300:
     dense about 1.1-1.6 s, Lanczos about 30-40 ms (agreeing to 1e-13).
     """
-    choice(method, "method", ("auto", "dense", "lanczos", "eigsh"))
-    use = method
-    if method == "auto":
+    choice(solver, "solver", ("auto", "dense", "lanczos", "eigsh"))
+    use = solver
+    if solver == "auto":
         use = ("lanczos" if pinned == "both" and sheaf.depth >= 3
                and sheaf.free_dim("both") > DENSE_MAX_FREE_DIM else "dense")
     if use == "dense":
         return np.linalg.eigvalsh(sheaf.L_free(patterns, pinned))[..., 0]
     if pinned != "both" or sheaf.depth < 3:
-        raise ValueError(f"method={use!r} needs pinned='both' and two or more hidden layers")
+        raise ValueError(f"solver={use!r} needs pinned='both' and two or more hidden layers")
     S, _ = sheaf.check_patterns(patterns)
     single = np.ndim(patterns[0]) == 1
     if use == "eigsh":

@@ -42,7 +42,7 @@ from .direct import scalar_case
 from .optim import OPTIMIZERS, make_optimizer, optimizer_from_state
 from .parallel import BatchStats, fast_phase
 from .sheaf import Cochain, NeuralSheaf
-from .solve import equilibrium
+from .solve import METHODS as _REACHED, equilibrium
 from .timescales import equilibrium_gaps
 
 # an epoch whose training MSE exceeds the initial one by this factor counts as diverged
@@ -51,7 +51,7 @@ EXPLOSION = 1e6
 # this factor: the cross-entropy grows linearly in the logits where the MSE grows quadratically, so
 # both say that the outputs grew about a thousandfold
 EXPLOSION_CE = 1e3
-METHODS = ("direct", "diffusion", "global")
+METHODS = _REACHED + ("global",)   # the trainer can also use the global minimum
 
 
 def epochs_to(curve, target: float) -> int | None:
@@ -70,10 +70,15 @@ class TrainingDiverged(FloatingPointError):
 
 
 class _Column:
-    """One per-epoch column of a :class:`History`: appended as a list, read as an array."""
+    """One per-epoch column of a :class:`History`: appended as a list, read as an array.
 
-    def __init__(self, doc: str):
-        self.__doc__ = doc
+    kind: "f" (a float per epoch), "i" (an integer), or "edges" (a row of one float per edge);
+    optional: the column may stay empty (the validation columns when no validation set is given).
+    A new column is one line in :class:`History` (and the value its trainers pass to ``append``).
+    """
+
+    def __init__(self, doc: str, kind: str = "f", optional: bool = False):
+        self.__doc__, self.kind, self.optional = doc, kind, optional
 
     def __set_name__(self, owner, name):
         self.name = name
@@ -81,10 +86,20 @@ class _Column:
     def __get__(self, history, owner=None):
         if history is None:
             return self
-        values = history.column(self.name)
-        if self.name == "edge_discord":
-            return np.array(values).reshape(-1, len(history.edges))
-        return np.array(values)
+        values = np.array(history.column(self.name))
+        return values.reshape(-1, len(history.edges)) if self.kind == "edges" else values
+
+    def from_array(self, state, col, epochs: int, n_edges: int) -> list:
+        """The column's list from a checkpoint's array ``col``, checked against ``epochs`` rows."""
+        if self.kind == "edges":
+            if col.shape != (epochs, n_edges) and not (epochs == 0 and col.size == 0):
+                raise state.error(f"entry 'history.{self.name}' has shape {col.shape}, expected "
+                                  f"({epochs}, {n_edges})")
+            return [row.copy() for row in col.reshape(-1, n_edges)]
+        if col.ndim != 1 or (col.shape[0] > epochs if self.optional else col.shape[0] != epochs):
+            raise state.error(f"entry 'history.{self.name}' has shape {col.shape}, expected "
+                              f"({epochs},): the history's columns are out of step")
+        return col.tolist()
 
 
 class History:
@@ -92,35 +107,37 @@ class History:
 
     edges: names of the network's edges in path order (the columns of ``edge_discord``).
     Every other field is an array with one entry (or row) per epoch; see each field's docstring.
+    The loss is one quantity with one name for both trainers: ``train_loss`` (and ``val_loss``).
     """
 
     train_mse = _Column("(epochs,) forward-pass ``mean((f(x) - y)^2)`` on the training set after "
                         "each epoch (``f`` the predicted probabilities for a classification head).")
-    val_mse = _Column("(epochs,) the same on the validation set; empty when none was given.")
+    val_mse = _Column("(epochs,) the same on the validation set; empty when none was given.",
+                      optional=True)
     train_loss = _Column("(epochs,) the head's loss of the forward pass on the training set after each "
                          "epoch: the MSE for the identity head, the mean cross-entropy for sigmoid / "
-                         "softmax (the same for both trainers).")
-    val_loss = _Column("(epochs,) the same on the validation set; empty when none was given.")
+                         "softmax; the same quantity for both trainers.")
+    val_loss = _Column("(epochs,) the same on the validation set; empty when none was given.",
+                       optional=True)
     train_accuracy = _Column("(epochs,) fraction of training examples classified correctly after each "
                              "epoch (sigmoid / softmax heads; NaN for the identity head).")
-    val_accuracy = _Column("(epochs,) the same on the validation set; empty when none was given.")
-    loss = _Column("(epochs,) what the trainer descends, averaged over the epoch's examples: the "
-                   "equilibrium energy R for the sheaf trainer, ``1/2 ||f(x) - y||^2`` (the "
-                   "cross-entropy for a classification head) for SGD.")
-    residual = _Column("(epochs,) mean equilibrium energy R over the epoch's examples (the sheaf "
-                       "trainer); NaN for SGD, which relaxes nothing.")
+    val_accuracy = _Column("(epochs,) the same on the validation set; empty when none was given.",
+                           optional=True)
+    residual = _Column("(epochs,) mean relaxed energy R (the energy of the reached equilibrium) over "
+                       "the epoch's examples, what the sheaf trainer descends; NaN for SGD, which "
+                       "relaxes nothing.")
     edge_discord = _Column("(epochs, n_edges) mean discord norm per edge over the epoch's examples "
-                           "(SGD: its forward-pass cochain, which disagrees only at the output).")
+                           "(SGD: its forward-pass cochain, which disagrees only at the output).",
+                           kind="edges")
     fast_iterations = _Column("(epochs,) fast-phase iterations summed over the epoch's examples "
-                              "(0 for SGD).")
-    fast_unconverged = _Column("(epochs,) examples whose fast phase did not converge.")
+                              "(0 for SGD).", kind="i")
+    fast_unconverged = _Column("(epochs,) examples whose fast phase did not converge.", kind="i")
     wall_time = _Column("(epochs,) cumulative seconds spent in ``fit``.")
     lambda_min = _Column("(epochs,) mean spectral gap of ``L_free`` over the training set at the end "
                          "of the epoch, when the sheaf trainer tracks it (``track_gap``); NaN otherwise.")
 
-    FIELDS = ("train_mse", "val_mse", "train_loss", "val_loss", "train_accuracy", "val_accuracy",
-              "loss", "residual", "edge_discord", "fast_iterations", "fast_unconverged", "wall_time",
-              "lambda_min")
+    #: the column names in order, read off the columns above (set below the class)
+    FIELDS: tuple = ()
 
     def __init__(self, edges: list):
         self.edges = list(edges)
@@ -154,19 +171,9 @@ class History:
         history = cls(edges)
         epochs = state.get("history.train_mse", "f").shape[0]
         for name in cls.FIELDS:
-            want = "i" if name in ("fast_iterations", "fast_unconverged") and epochs else "f"
-            col = state.get(f"history.{name}", want)
-            if name == "edge_discord":
-                if col.shape != (epochs, len(edges)) and not (epochs == 0 and col.size == 0):
-                    raise state.error(f"entry 'history.edge_discord' has shape {col.shape}, "
-                                      f"expected ({epochs}, {len(edges)})")
-                history._columns[name] = [row.copy() for row in col.reshape(-1, len(edges))]
-                continue
-            if col.ndim != 1 or (col.shape[0] != epochs if not name.startswith("val_")
-                                 else col.shape[0] > epochs):
-                raise state.error(f"entry 'history.{name}' has shape {col.shape}, expected "
-                                  f"({epochs},): the history's columns are out of step")
-            history._columns[name] = col.tolist()
+            column = getattr(cls, name)
+            col = state.get(f"history.{name}", "i" if column.kind == "i" and epochs else "f")
+            history._columns[name] = column.from_array(state, col, epochs, len(edges))
         return history
 
     def append(self, **row) -> None:
@@ -201,11 +208,15 @@ class History:
         return f"History({self.epochs} epochs, edges {self.edges})"
 
 
+History.FIELDS = tuple(name for name, v in vars(History).items() if isinstance(v, _Column))
+
+
 class _Trainer:
     """Shared training loop; subclasses provide ``_batch(X, Y, idx) -> BatchStats`` (``idx``: the
     batch's rows of the training set, a slice or an index array)."""
 
-    label = "trainer"
+    label = "trainer"          # the key in TRAINERS
+    title = "trainer"          # what a figure or a table calls it
 
     def __init__(self, sheaf: NeuralSheaf, lr=0.01, optimizer="adam", batch_size=None, l2=0.0,
                  seed=0, progress=None):
@@ -235,9 +246,8 @@ class _Trainer:
 
     def fit(self, X, Y, epochs: int | None = None, X_val=None, Y_val=None, progress=None,
             until: int | None = None) -> History:
-        """Train for ``epochs`` passes over ``(X, Y)`` (shapes (n, n_0), (n, n_L); 500 when neither
-        ``epochs`` nor ``until`` is given), or, with ``until``, until the History holds ``until``
-        epochs (none when it already does). Continues from the current weights, optimizer state
+        """Train for ``epochs`` passes over ``(X, Y)`` (shapes (n, n_0), (n, n_L)), or, with ``until``,
+        until the History holds ``until`` epochs (none when it already does); give one of the two. Continues from the current weights, optimizer state
         and batch order when called again. Returns the History.
 
         An interrupt or an error during an epoch rolls the trainer back to the end of its last
@@ -257,14 +267,16 @@ class _Trainer:
             epochs = positive(until, "until", integer=True, allow_zero=True) - self.history.epochs
             if epochs <= 0:
                 return self.history
-        epochs = positive(500 if epochs is None else epochs, "epochs", integer=True)
+        if epochs is None:
+            raise TypeError("fit needs epochs (how many more passes) or until (how many epochs in all)")
+        epochs = positive(epochs, "epochs", integer=True)
         tune_allocator()
         n = X.shape[0]
         B = n if self.batch_size is None else min(self.batch_size, n)
-        if self._mse0 is None:
-            self._mse0 = self.sheaf.mse(X, Y, check=False)
-        if self._loss0 is None:
-            self._loss0 = self.sheaf.loss(X, Y)
+        if self._mse0 is None or self._loss0 is None:     # the divergence checks' yardsticks
+            mse0, loss0, _ = self.sheaf.metrics(X, Y, check=False)
+            self._mse0 = mse0 if self._mse0 is None else self._mse0     # a resumed fit keeps its own
+            self._loss0 = loss0 if self._loss0 is None else self._loss0
         self._start_fit(X, Y)
         show = self.progress if progress is None else progress
         bar = tqdm(range(epochs), desc=self.label, disable=None if show is None else not show,
@@ -316,8 +328,8 @@ class _Trainer:
             self._diverged(epoch, f"training cross-entropy reached {loss:.3g} (from {self._loss0:.3g})")
         gap = self._gap(X, Y)
         self.history.append(train_mse=mse, val_mse=val[0], train_loss=loss, val_loss=val[1],
-                            train_accuracy=acc, val_accuracy=val[2], loss=total.residual,
-                            residual=self._residual(total), edge_discord=total.edge_discord,
+                            train_accuracy=acc, val_accuracy=val[2], residual=self._residual(total),
+                            edge_discord=total.edge_discord,
                             fast_iterations=total.iterations, fast_unconverged=total.n_unconverged,
                             wall_time=self._clock, lambda_min=gap)
         return mse
@@ -491,6 +503,7 @@ class SheafTrainer(_Trainer):
     """
 
     label = "sheaf"
+    title = "sheaf trainer (Algorithm 4)"
     _file_name = "SheafTrainer"      # the class a checkpoint names (subclasses load as their base)
 
     def __init__(self, sheaf, lr=0.01, optimizer="adam", batch_size=None, method=None, tol=None,
@@ -672,6 +685,7 @@ class SGDTrainer(_Trainer):
     :class:`SheafTrainer`."""
 
     label = "sgd"
+    title = "SGD (backprop)"
     _file_name = "SGDTrainer"
 
     def _batch(self, X, Y, idx=None) -> BatchStats:
@@ -688,3 +702,7 @@ class SGDTrainer(_Trainer):
         if self.l2 == 0.0:
             return grads
         return [g + self.l2 * p for g, p in zip(grads, self.params)]
+
+
+#: the one registry of trainers, by label (SGD first: the baseline leads every table and figure)
+TRAINERS = {cls.label: cls for cls in (SGDTrainer, SheafTrainer)}

@@ -32,7 +32,7 @@ from .experiments import (AlgorithmRun, JointRun, StepCosts, algorithm_run, join
 from .sheaf import NeuralSheaf
 from .timescales import timescales
 from .style import COLORS, EXAMPLE_COLORS, FONT, apply_style, require_plotting, set_height, wrap_title
-from .train import History
+from .train import TRAINERS, History
 
 require_plotting("sheaflab.widgets")
 import plotly.graph_objects as go  # noqa: E402
@@ -178,7 +178,7 @@ def _algorithm_traces(alg: AlgorithmRun) -> list:
         x=alg.t_theta[1:], y=alg.train_mse[1:], mode="lines+markers",
         customdata=np.stack([e, np.round(alg.euler_steps, 1)], axis=1),
         line=dict(width=2, color=COLORS["sheaf"]), marker=dict(size=5),
-        name=f"train MSE, sheaf trainer (diffusion τ<sub>c</sub>={alg.tau_c:.2g}, lr={alg.lr:.2g}){note}",
+        name=f"train MSE, sheaf trainer (diffusion τ<sub>c</sub>={alg.tol:.2g}, lr={alg.lr:.2g}){note}",
         hovertemplate=("epoch %{customdata[0]}<br>t<sub>θ</sub> = epoch × lr = %{x:.3g}<br>"
                        "MSE = %{y:.4g}<br>fast phase: %{customdata[1]} Euler steps per example"
                        "<extra>sheaf trainer</extra>")), 2, False)]
@@ -259,7 +259,7 @@ def _timescale_static(runs: list, alg: AlgorithmRun, active: int) -> go.Figure:
 
 
 def timescale_diagram(sheaf=None, X=None, Y=None, eps_values=(0.3, 0.1, 0.03, 0.01),
-                      theta_time: float = 1.0, eta_c=None, tau_c: float = 1e-4, lr: float = 0.01,
+                      theta_time: float = 1.0, eta_c=None, tol: float = 1e-4, lr: float = 0.01,
                       live: bool = False, max_epochs: int = 40, n_examples: int = 4,
                       n_points: int = 60):
     """Dual time-axis diagram of the joint flow (cochains and weights together): fast cochains above, slow weights below.
@@ -271,7 +271,7 @@ def timescale_diagram(sheaf=None, X=None, Y=None, eps_values=(0.3, 0.1, 0.03, 0.
     train MSE and ``||theta - theta_0||`` vs slow time ``t_theta = step * eta_theta``. The log axes are
     aligned (same step, same horizontal position); dash-dotted lines mark the fast timescale
     ``1/lambda_min`` and the slow one ``||theta||/||grad R||`` of Definition 1. Also in the bottom panel:
-    Algorithm 4 (diffusion fast phase with tolerance ``tau_c``, plain gradient descent with step
+    Algorithm 4 (diffusion fast phase with tolerance ``tol``, plain gradient descent with step
     ``lr``) for ``min(ceil(theta_time / lr), max_epochs)`` epochs, its MSE vs ``t_theta = epoch * lr``.
 
     Parameters
@@ -281,9 +281,9 @@ def timescale_diagram(sheaf=None, X=None, Y=None, eps_values=(0.3, 0.1, 0.03, 0.
     eps_values : positive timescale ratios, one slider step each (static) / the live slider's start.
     theta_time : slow time every run reaches (time units of ``t_theta``).
     eta_c : cochain step; default ``0.9 / sheaf.lambda_max_bound()``.
-    tau_c, lr : fast-phase tolerance (on ``||dc/dt||``) and step of the Algorithm 4 curve.
+    tol, lr : fast-phase tolerance (on ``||dc/dt||``) and step of the Algorithm 4 curve.
     live : False for a static plotly Figure with an eps slider; True for an ipywidgets VBox with
-        sliders for eps (log), tau_c and lr that re-run the simulations, which displays as the
+        sliders for eps (log), tol and lr that re-run the simulations, which displays as the
         static figure where no widget manager runs (``box.static``).
     max_epochs : cap on the Algorithm 4 epochs.
     n_examples : examples drawn individually, at evenly spaced ranks of their initial energy.
@@ -298,7 +298,7 @@ def timescale_diagram(sheaf=None, X=None, Y=None, eps_values=(0.3, 0.1, 0.03, 0.
         raise ValueError("eps_values must hold at least one positive number")
     theta_time = positive(theta_time, "theta_time")
     eta_c = None if eta_c is None else positive(eta_c, "eta_c")
-    tau_c, lr = positive(tau_c, "tau_c"), positive(lr, "lr")
+    tol, lr = positive(tol, "tol"), positive(lr, "lr")
     max_epochs = positive(max_epochs, "max_epochs", integer=True)
     n_examples = positive(n_examples, "n_examples", integer=True)
     n_points = positive(n_points, "n_points", integer=True)
@@ -315,7 +315,7 @@ def timescale_diagram(sheaf=None, X=None, Y=None, eps_values=(0.3, 0.1, 0.03, 0.
     def algorithm(tau, rate):
         return algorithm_run(sheaf, X, Y, tau, rate, min(math.ceil(theta_time / rate), max_epochs))
 
-    alg = algorithm(tau_c, lr)
+    alg = algorithm(tol, lr)
     runs = [joint(e) for e in eps_values]
     active = int(np.argmin(eps_values))                # open on the most separated case
     static = _timescale_static(runs, alg, active)
@@ -337,7 +337,7 @@ def timescale_diagram(sheaf=None, X=None, Y=None, eps_values=(0.3, 0.1, 0.03, 0.
                                       step=step, description=description, **log)
 
     w_eps = slider(eps0, -3, 0, 0.1, "ε = η_θ/η_c")
-    w_tau = slider(tau_c, -8, -1, 0.25, "τ_c (fast tol)")
+    w_tau = slider(tol, -8, -1, 0.25, "τ_c (fast tol)")
     w_lr = slider(lr, -3, -0.5, 0.1, "lr (sheaf trainer)")
     status = widgets.HTML(value="")
 
@@ -367,7 +367,6 @@ def timescale_diagram(sheaf=None, X=None, Y=None, eps_values=(0.3, 0.1, 0.03, 0.
 
 
 # ============================================================================ 2. operations per step
-_TRAINERS = (("sgd", "SGD (backprop)"), ("sheaf", "sheaf trainer (Algorithm 4)"))
 
 
 def _check_costs(costs) -> StepCosts:
@@ -388,7 +387,7 @@ def _ops_traces(costs: StepCosts) -> list:
     step in microseconds (col 2), one bar group per trainer."""
     cats = _phase_labels(costs)
     out = []
-    for key, name in _TRAINERS:
+    for key, name in ((k, cls.title) for k, cls in TRAINERS.items()):
         phases = costs.phases(key)
         counts = np.array([p.count for p in phases.values()], dtype=np.float64)
         micros = np.array([p.seconds for p in phases.values()], dtype=np.float64) * 1e6

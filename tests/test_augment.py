@@ -21,9 +21,9 @@ def flat(gW, gb):
     return sheaflab.flatten(gW + gb)
 
 
-def fd_regularized(sheaf, X, Y, lam):
-    """Central differences of R(theta) + lam/2 ||theta||^2, R = sheaflab.residual."""
-    return central_differences(lambda: sheaflab.residual(sheaf, X, Y) + 0.5 * lam * sq_norm(sheaf),
+def fd_regularized(sheaf, X, Y, l2):
+    """Central differences of R(theta) + l2/2 ||theta||^2, R = sheaflab.residual."""
+    return central_differences(lambda: sheaflab.residual(sheaf, X, Y) + 0.5 * l2 * sq_norm(sheaf),
                                sheaf.parameters)
 
 
@@ -113,7 +113,7 @@ def test_training_trajectory_equals_sgd_with_weight_decay():
                            atol=1e-4)
 
 
-def test_lam_zero_is_exactly_the_plain_rule():
+def test_l2_zero_is_exactly_the_plain_rule():
     sheaf, X, Y = random_problem([2, 4, 3, 1], n=10, seed=6)
     eq = sheaflab.equilibrium(sheaf, X, Y)
     aW, ab = augmented_gradients(sheaf, eq, 0.0)
@@ -142,25 +142,29 @@ def test_reluctance_leaves_the_equilibrium_unchanged():
         np.testing.assert_allclose(e_aug - sheaf.energy(c), reg, rtol=1e-12)
         # ... so no perturbation of the equilibrium lowers the augmented energy
         assert np.all(e_aug >= base - 1e-12 * (1 + base))
-    # and the reluctance discords do not depend on the cochain or the batch at all
-    for e, f in zip(reluctance_edges(sheaf, LAM), reluctance_edges(sheaf.copy(), LAM)):
-        assert np.array_equal(e.discord, f.discord)
+    # and the reluctance discords are sqrt(l2) times the parameters, whatever the cochain or batch:
+    # their energy is l2/2 ||theta||^2, summed here from the weights directly
+    edges = reluctance_edges(sheaf, LAM)
+    theta = np.concatenate([p.ravel() for p in sheaf.weights + sheaf.biases])
+    got = np.sort(np.concatenate([np.ravel(e.discord) for e in edges]))
+    np.testing.assert_allclose(got, np.sort(np.sqrt(LAM) * theta), rtol=1e-14)
+    assert 0.5 * float(got @ got) == pytest.approx(0.5 * LAM * float(theta @ theta), rel=1e-13)
 
 
-@pytest.mark.parametrize("lam", [-0.1, float("nan"), float("inf"), -1e-300])
-def test_bad_lam_raises_value_error(lam):
+@pytest.mark.parametrize("l2", [-0.1, float("nan"), float("inf"), -1e-300])
+def test_bad_l2_raises_value_error(l2):
     sheaf, X, Y = random_problem([2, 3, 1], n=4)
     eq = sheaflab.equilibrium(sheaf, X, Y)
-    for call in (lambda: reluctance_edges(sheaf, lam), lambda: augmented_energy(sheaf, eq, lam),
-                 lambda: augmented_gradients(sheaf, eq, lam)):
-        with pytest.raises(ValueError, match=r"\blam\b"):
+    for call in (lambda: reluctance_edges(sheaf, l2), lambda: augmented_energy(sheaf, eq, l2),
+                 lambda: augmented_gradients(sheaf, eq, l2)):
+        with pytest.raises(ValueError, match=r"\bl2\b"):
             call()
 
 
 def test_bad_types_raise_type_error():
     sheaf, X, Y = random_problem([2, 3, 1], n=4)
     eq = sheaflab.equilibrium(sheaf, X, Y)
-    with pytest.raises(TypeError, match=r"\blam\b"):
+    with pytest.raises(TypeError, match=r"\bl2\b"):
         augmented_gradients(sheaf, eq, "0.1")
     with pytest.raises(TypeError, match=r"\bsheaf\b"):
         augmented_gradients([np.eye(2)], eq, 0.1)

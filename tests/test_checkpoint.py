@@ -296,11 +296,11 @@ def test_other_network(saved, tmp_path):
 
 
 def test_incomplete_or_inconsistent_files(saved, tmp_path):
-    gone = _rewrite(saved, tmp_path / "gone.npz", **{"history.loss": None})
-    with pytest.raises(CheckpointError, match="no entry 'history.loss': it is incomplete"):
+    gone = _rewrite(saved, tmp_path / "gone.npz", **{"history.residual": None})
+    with pytest.raises(CheckpointError, match="no entry 'history.residual': it is incomplete"):
         sheaflab.SheafTrainer.load(gone)
-    step = _rewrite(saved, tmp_path / "step.npz", **{"history.loss": np.zeros(3)})
-    with pytest.raises(CheckpointError, match="'history.loss' has shape.*out of step"):
+    step = _rewrite(saved, tmp_path / "step.npz", **{"history.residual": np.zeros(3)})
+    with pytest.raises(CheckpointError, match="'history.residual' has shape.*out of step"):
         sheaflab.SheafTrainer.load(step)
     meta = json.loads(str(_members(saved)["meta"]))
     for key, value, match in (("rng", {"bit_generator": "os.system", "state": {}}, "unknown bit generator"),

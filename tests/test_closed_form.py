@@ -5,7 +5,7 @@ import pytest
 
 import sheaflab
 from conftest import random_problem
-from sheaflab import closed_form, experiments
+from sheaflab import closed_form, experiments, rescaling
 from sheaflab.datasets import paraboloid
 
 
@@ -13,7 +13,7 @@ from sheaflab.datasets import paraboloid
 def test_closed_form_residual_equals_the_direct_solve(dims, seed, bias):
     sheaf, X, Y = random_problem(dims, n=200, seed=seed, bias=bias)
     eq = sheaflab.equilibrium(sheaf, X, Y)
-    R = closed_form.residual(sheaf, X, Y, eq.patterns[0], eq.kinks[0])
+    R = closed_form.relaxed_energy(sheaf, X, Y, eq.patterns[0], eq.kinks[0])
     np.testing.assert_allclose(R, eq.energy, rtol=1e-12, atol=1e-13)
     if bias:
         assert eq.kinks[0].any()                     # the kink terms are exercised
@@ -25,7 +25,7 @@ def test_closed_form_with_a_vector_output_equals_the_direct_solve(dims, seed):
     sheaf, X, Y = random_problem(dims, n=150, seed=seed, bias=0.5)
     eq = sheaflab.equilibrium(sheaf, X, Y)
     assert eq.kinks[0].any()
-    R = closed_form.residual(sheaf, X, Y, eq.patterns[0], eq.kinks[0])
+    R = closed_form.relaxed_energy(sheaf, X, Y, eq.patterns[0], eq.kinks[0])
     np.testing.assert_allclose(R, eq.energy, rtol=1e-12, atol=1e-13)
     D = closed_form.output_metrics(sheaf, eq.patterns[0])
     assert D.shape == (150, dims[-1], dims[-1]) and np.all(np.linalg.eigvalsh(D) >= 1.0 - 1e-12)
@@ -90,7 +90,7 @@ def test_closed_form_rejects_other_shapes():
     with pytest.raises(ValueError, match=r"\[n_0, n_1, 1\]"):
         closed_form.denominators(sheaflab.NeuralSheaf.random([2, 3, 3, 1]), np.ones((2, 3), dtype=bool))
     with pytest.raises(ValueError, match="one hidden layer"):
-        closed_form.residual(sheaflab.NeuralSheaf.random([2, 3, 3, 1]), np.ones((2, 2)), np.ones((2, 1)),
+        closed_form.relaxed_energy(sheaflab.NeuralSheaf.random([2, 3, 3, 1]), np.ones((2, 2)), np.ones((2, 1)),
                              np.ones((2, 3), dtype=bool), np.zeros((2, 3), dtype=bool))
 
 
@@ -104,9 +104,9 @@ def test_rescaling_keeps_the_function_and_lowers_R():
         slope = (rows[2].residual - rows[0].residual) / 2e-5
         assert slope == pytest.approx(-2 * rows[1].first_edges, rel=1e-5)
     with pytest.raises(ValueError, match="layer must be a hidden layer"):
-        experiments.rescaled(sheaf, 2.0, layer=3)
+        rescaling.rescaled(sheaf, 2.0, layer=3)
     with pytest.raises(ValueError, match="c must be"):
-        experiments.rescaled(sheaf, -1.0)
+        rescaling.rescaled(sheaf, -1.0)
 
 
 def test_output_weight_drift_records_both_trainers():
@@ -134,7 +134,7 @@ def test_compact_formulation_by_face_search_equals_a_numerical_minimum():
     starts = np.random.default_rng(0).normal(0.0, 2.0, size=(40, 4))
     numeric = min(minimize(energy, z0, method="Nelder-Mead",
                            options=dict(xatol=1e-12, fatol=1e-14, maxiter=20000)).fun for z0 in starts)
-    compact = closed_form.compact_residual(sheaf, x, y)
+    compact = closed_form.compact_global_minimum(sheaf, x, y)
     assert compact == pytest.approx(numeric, abs=1e-9)
     full = sheaflab.equilibrium(sheaf, x[None, :], np.array([[y]])).energy[0]
     assert compact > 1.2 * full
@@ -144,7 +144,7 @@ def test_first_step_ratio_is_the_step_factor_when_only_the_first_layer_moves():
     """With every parameter but W_1, b_1 frozen out of the comparison the first-step ratio of one
     example is 1/S exactly; over all parameters it is a finite number > 1 for a He-initialised net."""
     sheaf, X, Y = random_problem([2, 8, 8, 1], n=50, seed=5, bias=0.2)
-    ratio = experiments.first_step_ratio(sheaf, X, Y)
+    ratio = closed_form.first_step_ratio(sheaf, X, Y)
     assert np.isfinite(ratio) and ratio > 1.0
     eq = sheaflab.equilibrium(sheaf, X, Y)
     S = closed_form.stiffness(sheaf, X, Y, eq)
@@ -156,7 +156,7 @@ def test_first_step_ratio_is_the_step_factor_when_only_the_first_layer_moves():
     gR, gl = sheaflab.flatten([gW[0], gb[0]]), sheaflab.flatten([bW[0], bb[0]])
     assert gl @ gl / (gl @ gR) == pytest.approx(1.0 / S[i], rel=1e-9)
     with pytest.raises(TypeError, match="sheaf must be"):
-        experiments.first_step_ratio("net", X, Y)
+        closed_form.first_step_ratio("net", X, Y)
 
 
 def _face_minimum_by_least_squares(sheaf, x, y, modes):
@@ -205,7 +205,7 @@ def test_closed_form_holds_on_every_face_with_the_region_output(dims, seed):
         m = np.array(modes)
         active = np.tile(m == 1, (len(X), 1))
         kinks = np.tile(m == 0, (len(X), 1))
-        R = closed_form.residual(sheaf, X, Y, active, kinks)
+        R = closed_form.relaxed_energy(sheaf, X, Y, active, kinks)
         brute = [_face_minimum_by_least_squares(sheaf, X[i], Y[i], m) for i in range(len(X))]
         np.testing.assert_allclose(R, brute, rtol=1e-10, atol=1e-12)
 
@@ -227,14 +227,14 @@ def test_closed_form_needs_the_region_output_not_the_network_output():
     brute = min(minimize(energy, s, method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12}).fun
                 for s in starts)
     active, inactive = np.array([[True]]), np.array([[False]])
-    R_active = closed_form.residual(sheaf, X, Y, active, inactive)[0]
+    R_active = closed_form.relaxed_energy(sheaf, X, Y, active, inactive)[0]
     assert abs(R_active - 12.75125) < 1e-12 and abs(brute - R_active) < 1e-7
     f = float(sheaf.forward(X)[0, 0])
     assert f == 0.0 and abs((f - 10.0) ** 2 / (4 * 2.0) - 12.5) < 1e-12       # the old formula's value
     eq = sheaflab.equilibrium(sheaf, X, Y)                                       # the reached equilibrium
     assert not eq.patterns[0][0, 0] and eq.z[0][0, 0] == -0.1
     assert abs(eq.energy[0] - 50.0 / 3.0) < 1e-12
-    assert abs(closed_form.residual(sheaf, X, Y, eq.patterns[0], eq.kinks[0])[0] - 50.0 / 3.0) < 1e-12
+    assert abs(closed_form.relaxed_energy(sheaf, X, Y, eq.patterns[0], eq.kinks[0])[0] - 50.0 / 3.0) < 1e-12
 
 
 def test_reached_equilibrium_region_output_is_f_minus_kink_terms():
@@ -255,8 +255,8 @@ def test_closed_form_residual_names_bad_unit_sets():
     sheaf, X, Y = random_problem([2, 3, 1], n=4, seed=0)
     good = np.zeros((4, 3), dtype=bool)
     with pytest.raises(ValueError, match="active must be a"):
-        closed_form.residual(sheaf, X, Y, good[:, :2], good)
+        closed_form.relaxed_energy(sheaf, X, Y, good[:, :2], good)
     with pytest.raises(ValueError, match="kinks must be a"):
-        closed_form.residual(sheaf, X, Y, good, np.full((4, 3), 2))
+        closed_form.relaxed_energy(sheaf, X, Y, good, np.full((4, 3), 2))
     with pytest.raises(ValueError, match="overlap"):
-        closed_form.residual(sheaf, X, Y, ~good, ~good)
+        closed_form.relaxed_energy(sheaf, X, Y, ~good, ~good)

@@ -26,12 +26,19 @@ def test_seed_determines_the_data(name):
     assert not np.allclose(X1, X3)
 
 
-def test_make_task_matches_the_generators():
-    for name, gen in TASKS.items():
-        for a, b in zip(make_task(name, 20, seed=1), gen(n=20, seed=1)):
-            assert np.array_equal(a, b)
-    X, Y = make_task("circle", 20, seed=1, noise=0.0)
-    assert np.array_equal(X, circle(20, noise=0.0, seed=1)[0])
+def test_make_task_gives_each_task_its_documented_shape_and_labels():
+    for name in TASKS:
+        X, Y = make_task(name, 21, seed=1)
+        assert X.shape == (21, 2) and Y.shape[0] == 21 and np.all(np.isfinite(X))
+    # circle without noise: class 0 inside the unit disc, class 1 in the annulus 1.5 < r < 2.5,
+    # the two classes within one of each other in size
+    X, Y = make_task("circle", 21, seed=1, noise=0.0)
+    r, y = np.hypot(X[:, 0], X[:, 1]), Y[:, 0]
+    assert set(np.unique(y)) == {0.0, 1.0} and abs(int(y.sum()) - int((1 - y).sum())) <= 1
+    assert np.all(r[y == 0] <= 1.0) and np.all((r[y == 1] > 1.5) & (r[y == 1] < 2.5))
+    # blobs: one-hot rows over four classes
+    _, Y = make_task("blobs", 40, seed=1)
+    assert Y.shape == (40, 4) and np.array_equal(Y.sum(axis=1), np.ones(40)) and set(np.unique(Y)) == {0.0, 1.0}
 
 
 def test_regression_targets():

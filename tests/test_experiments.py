@@ -11,7 +11,7 @@ def history_with(curve):
     h = sheaflab.History(["output"])
     for i, m in enumerate(curve):
         h.append(train_mse=m, val_mse=None, train_loss=m, val_loss=None, train_accuracy=np.nan,
-                 val_accuracy=None, loss=m, residual=m, edge_discord=np.array([m]),
+                 val_accuracy=None, residual=m, edge_discord=np.array([m]),
                  fast_iterations=0, fast_unconverged=0, wall_time=float(i), lambda_min=np.nan)
     return h
 

@@ -470,7 +470,7 @@ def test_one_hidden_layer_case_reached_vs_global():
     methods) has energy 50/3; the global minimum, by brute force over z_1 written out here without
     sheaflab, is 12.75125 at z_1 = 2.425, a_1 = 4.95, z_2 = 7.475; the closed form gives it with f_P and
     not with f."""
-    from sheaflab.closed_form import denominators, residual as closed_residual
+    from sheaflab.closed_form import denominators, relaxed_energy as closed_residual
     net = sheaflab.NeuralSheaf([np.array([[-0.1]]), np.array([[1.0]])], [np.zeros(1), np.zeros(1)])
     x, y = np.array([[1.0]]), np.array([[10.0]])
     for method in ("direct", "diffusion"):

@@ -1,5 +1,6 @@
 """The package as a whole: what importing it does and needs, its layout, and the book's numbering."""
 
+import platform
 import re
 import subprocess
 import sys
@@ -62,7 +63,9 @@ print('after fit:', a._state)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0] == "after import: {}"
-    assert lines[1] in ("after fit: {'tuned': True}", "after fit: {'tuned': False}")
+    # glibc on Linux takes the tuning; elsewhere it is skipped (platform.libc_ver is an independent probe)
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert lines[1] == f"after fit: {{'tuned': {glibc}}}"
     off = subprocess.run([sys.executable, "-c", "import sheaflab; print(sheaflab.tune_allocator())"],
                          capture_output=True, text=True, cwd=ROOT, timeout=60,
                          env={"SHEAFLAB_NO_MALLOPT": "1", "PATH": ""})

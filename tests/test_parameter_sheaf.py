@@ -13,20 +13,20 @@ def grid():
 
 
 @pytest.mark.parametrize("dims", [[2, 4, 1], [2, 5, 4, 1]])
-@pytest.mark.parametrize("lam", [0.0, 0.1])
-def test_one_diffusion_step_is_one_local_rule_step(grid, dims, lam):
+@pytest.mark.parametrize("l2", [0.0, 0.1])
+def test_one_diffusion_step_is_one_local_rule_step(grid, dims, l2):
     X, Y = grid
     net = sheaflab.NeuralSheaf.random(dims, seed=0)
     eq = sheaflab.equilibrium(net, X, Y)
-    H = parameter_sheaf(net, eq, lam)
-    gW, gb = augment.augmented_gradients(net, eq, lam) if lam else sheaflab.local_gradients(net, eq)
+    H = parameter_sheaf(net, eq, l2)
+    gW, gb = augment.augmented_gradients(net, eq, l2) if l2 else sheaflab.local_gradients(net, eq)
     Ws, bs = H.step(0.05)
     for new, old, g in zip(Ws + bs, net.weights + net.biases, gW + gb):
         assert np.abs(new - (old - 0.05 * g)).max() < 1e-12
     Ld = H.laplacian.toarray()
     assert np.array_equal(Ld, Ld.T) and np.linalg.eigvalsh(Ld).min() > -1e-12
     aff = [e.kind == "affine" for e in net.edges]
-    want = eq.discord.energies()[:, aff].sum(axis=1).mean() + augment.reluctance_energy(net, lam)
+    want = eq.discord.energies()[:, aff].sum(axis=1).mean() + augment.reluctance_energy(net, l2)
     assert abs(H.energy() - want) < 1e-12
     # no edge couples two layers: the Laplacian is block diagonal
     o = H.offsets
@@ -56,5 +56,5 @@ def test_bad_input(grid):
     with pytest.raises(TypeError, match="eq"):
         parameter_sheaf(net, "x")
     X, Y = grid
-    with pytest.raises(ValueError, match="lam"):
-        parameter_sheaf(net, sheaflab.equilibrium(net, X, Y), lam=-1.0)
+    with pytest.raises(ValueError, match="l2"):
+        parameter_sheaf(net, sheaflab.equilibrium(net, X, Y), l2=-1.0)

@@ -36,24 +36,24 @@ def test_history_shapes_and_meaning(Trainer, task):
     else:
         assert np.all(h.fast_iterations == 0)
         assert np.all(np.isnan(h.residual))              # SGD relaxes nothing: no R to report
-    assert np.all(h.loss > 0)
+    assert np.all(h.train_loss > 0)
+    assert np.allclose(h.train_loss, h.train_mse, rtol=0, atol=1e-15)   # identity head: loss = MSE
 
 
 @pytest.mark.parametrize("Trainer", [sheaflab.SheafTrainer, sheaflab.SGDTrainer])
 def test_first_epoch_diagnostics_are_those_of_the_initial_weights(Trainer, task):
-    """Full batch, epoch 1: ``loss`` and ``edge_discord`` describe the initial weights' batch. For SGD
-    they are 1/2 MSE and the forward cochain's discords with y pinned (computed here by the sheaf, not
-    by the trainer); for the sheaf trainer, the equilibrium's."""
+    """Full batch, epoch 1: ``residual`` and ``edge_discord`` describe the initial weights' batch. For
+    SGD the discords are the forward cochain's with y pinned (computed here by the sheaf, not by the
+    trainer) and there is no R; for the sheaf trainer, the equilibrium's."""
     sheaf, X, Y = task
     h = Trainer(sheaf, lr=0.01, progress=False).fit(X, Y, epochs=1)
     if Trainer is sheaflab.SGDTrainer:
-        c = sheaf.forward_cochain(X, Y)
-        want_loss, want_disc = 0.5 * sheaf.mse(X, Y), sheaf.discord(c).norms().mean(axis=0)
+        want_disc = sheaf.discord(sheaf.forward_cochain(X, Y)).norms().mean(axis=0)
+        assert np.isnan(h.residual[0])
     else:
         eq = sheaflab.equilibrium(sheaf, X, Y)
-        want_loss, want_disc = eq.energy.mean(), eq.discord.norms().mean(axis=0)
-        assert h.residual[0] == pytest.approx(want_loss, rel=1e-12)
-    assert h.loss[0] == pytest.approx(want_loss, rel=1e-12)
+        want_disc = eq.discord.norms().mean(axis=0)
+        assert h.residual[0] == pytest.approx(eq.energy.mean(), rel=1e-12)
     np.testing.assert_allclose(h.edge_discord[0], want_disc, rtol=1e-12, atol=1e-15)
 
 
@@ -61,17 +61,20 @@ def test_history_fields_are_declared():
     h = sheaflab.History(["affine_1", "output"])
     assert h.epochs == 0 and h.train_mse.shape == (0,) and h.edge_discord.shape == (0, 2)
     row = dict(train_mse=1.0, val_mse=None, train_loss=1.0, val_loss=None, train_accuracy=np.nan,
-               val_accuracy=None, loss=0.5, residual=0.5, edge_discord=np.array([0.5, 0.25]),
+               val_accuracy=None, residual=0.5, edge_discord=np.array([0.5, 0.25]),
                fast_iterations=3, fast_unconverged=0, wall_time=0.1, lambda_min=np.nan)
     h.append(**row)
     assert h.epochs == 1 and h.val_mse.size == 0 and h.edge_discord.tolist() == [[0.5, 0.25]]
     with pytest.raises(ValueError, match=r"unknown \['trian_mse'\], missing \['train_mse'\]"):
         h.append(**{("trian_mse" if k == "train_mse" else k): v for k, v in row.items()})
-    with pytest.raises(ValueError, match=r"missing \['loss'\]"):
-        h.append(**{k: v for k, v in row.items() if k != "loss"})
+    with pytest.raises(ValueError, match=r"missing \['residual'\]"):
+        h.append(**{k: v for k, v in row.items() if k != "residual"})
     assert h.epochs == 1
-    assert all(isinstance(getattr(sheaflab.History, name).__doc__, str)
-               for name in sheaflab.History.FIELDS)
+    # every column's docstring states its shape, and the arrays have it
+    for name in sheaflab.History.FIELDS:
+        doc, got = getattr(sheaflab.History, name).__doc__, getattr(h, name).shape
+        want = {"(epochs,)": (1,), "(epochs, n_edges)": (1, 2)}[doc[:doc.index(")") + 1]]
+        assert got == (want if not name.startswith("val_") else (0,)), name
     assert h.epochs_to(1.0, metric="train_loss") == 1
     with pytest.raises(ValueError, match="metric must be a per-epoch History column"):
         h.epochs_to(1.0, metric="mse")
@@ -113,7 +116,7 @@ def test_reproducible_and_resumable(Trainer, task):
         runs.append((flat(tr.params), h))
     (w1, h1), (w2, h2) = runs
     assert np.array_equal(w1, w2)
-    for key in ("train_mse", "loss", "residual", "edge_discord", "fast_iterations"):
+    for key in ("train_mse", "train_loss", "residual", "edge_discord", "fast_iterations"):
         assert np.array_equal(getattr(h1, key), getattr(h2, key), equal_nan=True), key
 
 
@@ -359,7 +362,7 @@ def test_warm_starts_are_deterministic_and_fall_back_on_new_data(monkeypatch):
     sheaf, X, Y = random_problem([2, 6, 5, 1], n=30, seed=3)
     runs = [sheaflab.SheafTrainer(sheaf, lr=0.02, batch_size=8, progress=False).fit(X, Y, epochs=6)
             for _ in range(2)]
-    for key in ("train_mse", "loss", "fast_iterations"):
+    for key in ("train_mse", "residual", "fast_iterations"):
         np.testing.assert_array_equal(getattr(runs[0], key), getattr(runs[1], key))
     tr = sheaflab.SheafTrainer(sheaf, lr=0.02, progress=False)
     tr.fit(X, Y, epochs=2)
@@ -407,7 +410,7 @@ def test_track_gap_is_the_mean_gap_at_the_epochs_equilibria():
     start = tr._warm.start(tr.sheaf, X, Y, slice(None))
     eq = sheaflab.equilibrium(tr.sheaf, X, Y, init=start)
     assert eq.iterations.max() == 1
-    dense = sheaflab.spectral.lambda_min(tr.sheaf, eq.patterns, method="dense").mean()
+    dense = sheaflab.spectral.lambda_min(tr.sheaf, eq.patterns, solver="dense").mean()
     assert h.lambda_min[3] == pytest.approx(dense, rel=1e-8)
     cold = sheaflab.SheafTrainer(sheaf, lr=0.01, progress=False, track_gap=2, warm_start=False)
     hc = cold.fit(X, Y, epochs=4)
@@ -435,3 +438,9 @@ def test_warm_starts_through_joblib_workers_give_the_same_weights():
     np.testing.assert_allclose(flat(runs[0].params), flat(runs[1].params), atol=1e-9)
     assert runs[1]._warm.seen.all()
     np.testing.assert_allclose(runs[0]._warm.a[0], runs[1]._warm.a[0], atol=1e-8)
+
+
+def test_fit_needs_a_number_of_epochs(task):
+    sheaf, X, Y = task
+    with pytest.raises(TypeError, match="fit needs epochs"):
+        sheaflab.SGDTrainer(sheaf, progress=False).fit(X, Y)

@@ -45,7 +45,7 @@ def worked_example():
 
 @pytest.fixture(scope="module")
 def timescale_fig():
-    return widgets.timescale_diagram(eps_values=EPS, theta_time=THETA_TIME, tau_c=TAU, lr=LR,
+    return widgets.timescale_diagram(eps_values=EPS, theta_time=THETA_TIME, tol=TAU, lr=LR,
                                      max_epochs=MAX_EPOCHS)
 
 
