@@ -79,18 +79,15 @@ PAGES = [
 #: Console messages known not to come from this book's configuration, as (regex, reason).
 #: Each match is reported in the test output, never silently dropped.
 KNOWN_CONSOLE_ERRORS: list[tuple[str, str]] = [
-    (r"Identifier 'THEBE_JS_URL' has already been declared",
-     "sphinx-thebe's inline config is added twice by Jupyter Book 1 on every page; harmless"),
     (r"Got invalid theme mode: \. Resetting to auto",
      "pydata-sphinx-theme, on a first visit (no saved light/dark mode)"),
-    (r"favicon\.ico",
-     "the browser asks for /favicon.ico by itself; the book sets no favicon"),
 ]
 #: Widget modules that the vendored embed manager (@jupyter-widgets/html-manager embed.js) bundles.
 BUILT_IN_WIDGET_MODULES = {"@jupyter-widgets/base", "@jupyter-widgets/controls",
                            "@jupyter-widgets/output"}
-#: Requests the browser makes by itself, not the page.
-BROWSER_REQUESTS = ("/favicon.ico",)
+#: Requests the browser makes by itself, not the page (none: the book's favicon link stops the
+#: browser's own request for /favicon.ico).
+BROWSER_REQUESTS: tuple[str, ...] = ()
 
 BUILD_TIMEOUT = 1200  # seconds; notebooks are executed (the build takes about 2 minutes)
 NOTEBOOK_WAIT = 1200  # seconds to wait for the notebooks nbval executes in the other worker

@@ -306,6 +306,27 @@ def _widget_pages_shim(app: Sphinx, pagename: str, *args: Any) -> None:
         app.add_js_file(None, body=WIDGETS_MATHJAX3_SHIM)
 
 
+def _drop_repeated_inline_scripts(app: Sphinx, pagename: str, templatename: str, context: dict,
+                                  doctree: Any) -> None:
+    """Keep one copy of each inline script on a page.
+
+    sphinx-thebe adds its inline ``const THEBE_JS_URL = ...`` configuration once per build
+    environment it sees, and under Jupyter Book 1 that is twice (once with the file name ``None``,
+    once with ``""``, so Sphinx does not see them as equal): the second copy throws "Identifier
+    'THEBE_JS_URL' has already been declared" in the browser on every page.
+    """
+    seen, kept = set(), []
+    for js in context.get("script_files", []):
+        attributes = getattr(js, "attributes", None)
+        if attributes is not None and attributes.get("body") and not getattr(js, "filename", None):
+            key = tuple(sorted(attributes.items()))
+            if key in seen:
+                continue
+            seen.add(key)
+        kept.append(js)
+    context["script_files"][:] = kept     # in place: the builder adds later scripts to this list
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.setup_extension("myst_nb")
     _install_mime_renderer()
@@ -313,4 +334,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("builder-inited", _copy_assets)
     app.add_css_file(BOOK_CSS)
     app.connect("html-page-context", _widget_pages_shim)
+    # late (priority 900): after every extension has added its page scripts
+    app.connect("html-page-context", _drop_repeated_inline_scripts, priority=900)
     return {"version": __version__, "parallel_read_safe": True, "parallel_write_safe": True}
