@@ -15,6 +15,10 @@ errors in place of the discords: :func:`outer_sums` serves both.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
+
 from .sheaf import Cochain, Discords, NeuralSheaf
 from .solve import Equilibrium
 
@@ -59,3 +63,68 @@ def local_gradients(sheaf: NeuralSheaf, state, discord: Discords | None = None) 
     sum_W, sum_b = local_sums(sheaf, cochain, discord)
     B = cochain.batch_size
     return [g / B for g in sum_W], [g / B for g in sum_b]
+
+
+@dataclass
+class BatchStats:
+    """What the slow phase needs from the fast phase of ``size`` examples, as sums that add.
+
+    ``a + b`` is the BatchStats of the two batches together; the means are read off the sums.
+
+    size: number of examples ``B``.
+    sum_W, sum_b: per-layer sums over the examples of the local rule's outer products (the
+        equilibrium discord times the presynaptic stalk, and the discord itself), ordered like
+        ``sheaf.weights`` (each (n_l, n_{l-1})) and ``sheaf.biases`` (each (n_l,)).
+    energy_sum: sum of the examples' equilibrium energies.
+    discord_sum: (n_edges,) sum of each edge's discord norm, edges in ``sheaf.edges`` order.
+    iterations: fast-phase iterations (region solves or Euler steps) summed over the examples.
+    n_unconverged: examples that stopped at ``max_iter`` without converging (no warning is raised for
+        them: the caller decides what to do).
+
+    The means: ``grad_W``, ``grad_b`` (equal to :func:`~sheaflab.local_gradients` of the batch),
+    ``residual`` (mean equilibrium energy ``R``) and ``edge_discord`` ((n_edges,) mean discord norms).
+    """
+
+    size: int
+    sum_W: list
+    sum_b: list
+    energy_sum: float
+    discord_sum: np.ndarray
+    iterations: int = 0
+    n_unconverged: int = 0
+
+    def __radd__(self, other):
+        return self if isinstance(other, int) and other == 0 else NotImplemented   # sum(parts)
+
+    def __add__(self, other: "BatchStats") -> "BatchStats":
+        if not isinstance(other, BatchStats):
+            return NotImplemented
+        return BatchStats(self.size + other.size,
+                          [p + q for p, q in zip(self.sum_W, other.sum_W)],
+                          [p + q for p, q in zip(self.sum_b, other.sum_b)],
+                          self.energy_sum + other.energy_sum, self.discord_sum + other.discord_sum,
+                          self.iterations + other.iterations, self.n_unconverged + other.n_unconverged)
+
+    @classmethod
+    def of(cls, sheaf: NeuralSheaf, eq: Equilibrium) -> "BatchStats":
+        """The BatchStats of the equilibrium ``eq`` of a batch (its sums by :func:`local_sums`)."""
+        sum_W, sum_b = local_sums(sheaf, eq.cochain, eq.discord)
+        return cls(eq.energy.shape[0], sum_W, sum_b, float(eq.energy.sum()),
+                   eq.discord.norms().sum(axis=0), int(eq.iterations.sum()),
+                   int(eq.converged.size - eq.converged.sum()))
+
+    @property
+    def grad_W(self) -> list:
+        return [g / self.size for g in self.sum_W]
+
+    @property
+    def grad_b(self) -> list:
+        return [g / self.size for g in self.sum_b]
+
+    @property
+    def residual(self) -> float:
+        return self.energy_sum / self.size
+
+    @property
+    def edge_discord(self) -> np.ndarray:
+        return self.discord_sum / self.size

@@ -55,13 +55,12 @@ import logging
 import os
 import uuid
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 
 from ._alloc import tune_allocator
 from ._checks import instance, n_jobs as check_n_jobs, positive
-from .local_rule import local_sums
+from .local_rule import BatchStats
 from .sheaf import Cochain, NeuralSheaf
 from .solve import equilibrium
 
@@ -121,63 +120,6 @@ def _test_hook(parent_pid: int) -> None:
         os._exit(70)
 
 
-@dataclass
-class BatchStats:
-    """What the slow phase needs from the fast phase of ``size`` examples, as sums that add.
-
-    ``a + b`` is the BatchStats of the two batches together; the means are read off the sums.
-
-    size: number of examples ``B``.
-    sum_W, sum_b: per-layer sums over the examples of the local rule's outer products (the
-        equilibrium discord times the presynaptic stalk, and the discord itself), ordered like
-        ``sheaf.weights`` (each (n_l, n_{l-1})) and ``sheaf.biases`` (each (n_l,)).
-    energy_sum: sum of the examples' equilibrium energies.
-    discord_sum: (n_edges,) sum of each edge's discord norm, edges in ``sheaf.edges`` order.
-    iterations: fast-phase iterations (region solves or Euler steps) summed over the examples.
-    n_unconverged: examples that stopped at ``max_iter`` without converging (no warning is raised for
-        them: the caller decides what to do).
-
-    The means: ``grad_W``, ``grad_b`` (equal to :func:`~sheaflab.local_gradients` of the batch),
-    ``residual`` (mean equilibrium energy ``R``) and ``edge_discord`` ((n_edges,) mean discord norms).
-    """
-
-    size: int
-    sum_W: list
-    sum_b: list
-    energy_sum: float
-    discord_sum: np.ndarray
-    iterations: int = 0
-    n_unconverged: int = 0
-
-    def __radd__(self, other):
-        return self if isinstance(other, int) and other == 0 else NotImplemented   # sum(parts)
-
-    def __add__(self, other: "BatchStats") -> "BatchStats":
-        if not isinstance(other, BatchStats):
-            return NotImplemented
-        return BatchStats(self.size + other.size,
-                          [p + q for p, q in zip(self.sum_W, other.sum_W)],
-                          [p + q for p, q in zip(self.sum_b, other.sum_b)],
-                          self.energy_sum + other.energy_sum, self.discord_sum + other.discord_sum,
-                          self.iterations + other.iterations, self.n_unconverged + other.n_unconverged)
-
-    @property
-    def grad_W(self) -> list:
-        return [g / self.size for g in self.sum_W]
-
-    @property
-    def grad_b(self) -> list:
-        return [g / self.size for g in self.sum_b]
-
-    @property
-    def residual(self) -> float:
-        return self.energy_sum / self.size
-
-    @property
-    def edge_discord(self) -> np.ndarray:
-        return self.discord_sum / self.size
-
-
 def _rows(c: Cochain, lo: int, hi: int) -> Cochain:
     """Rows ``lo:hi`` of a cochain (views, no copies)."""
     return Cochain(c.x[lo:hi], [z[lo:hi] for z in c.z], [a[lo:hi] for a in c.a], c.yhat[lo:hi])
@@ -193,10 +135,7 @@ def _stats(sheaf, X, Y, kwargs):
         eq = global_equilibrium(sheaf, X, Y)
     else:
         eq = equilibrium(sheaf, X, Y, **kwargs)
-    sum_W, sum_b = local_sums(sheaf, eq.cochain, eq.discord)
-    stats = BatchStats(X.shape[0], sum_W, sum_b, float(eq.energy.sum()),
-                       eq.discord.norms().sum(axis=0), int(eq.iterations.sum()),
-                       int(eq.converged.size - eq.converged.sum()))
+    stats = BatchStats.of(sheaf, eq)
     return (stats, eq.cochain) if keep else stats
 
 

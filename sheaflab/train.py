@@ -2,7 +2,7 @@
 
 Both trainers share one loop (:class:`_Trainer`): the same seed gives the same mini-batch order, the
 same optimizers (:mod:`sheaflab.optim`) apply the update, and the same per-epoch diagnostics land in a
-:class:`History`. They differ only in where a batch's :class:`~sheaflab.parallel.BatchStats` (its
+:class:`History`. They differ only in where a batch's :class:`~sheaflab.local_rule.BatchStats` (its
 gradient sums and diagnostics) come from:
 
 * :class:`SheafTrainer`: fast phase (each example's two-sided equilibrium), then the local rule;
@@ -39,8 +39,9 @@ from .augment import add_reluctance_gradients
 from .backprop import backprop_sums
 from . import checkpoint
 from .direct import scalar_case
+from .local_rule import BatchStats
 from .optim import OPTIMIZERS, make_optimizer, optimizer_from_state
-from .parallel import BatchStats, fast_phase
+from .parallel import fast_phase
 from .sheaf import Cochain, NeuralSheaf
 from .solve import METHODS as _REACHED, equilibrium
 from .timescales import equilibrium_gaps

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import sheaflab
-from sheaflab.parallel import BatchStats, fast_phase
+from sheaflab.local_rule import BatchStats
+from sheaflab.parallel import fast_phase
 
 from conftest import random_problem
 

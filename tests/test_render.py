@@ -1501,3 +1501,52 @@ def json_cells(path: Path) -> list:
     import nbformat
 
     return nbformat.read(path, as_version=4).cells
+
+
+class _ProseText(html.parser.HTMLParser):
+    """The text a reader sees as prose: everything but code, outputs, figures and typeset math
+    (MyST turns each ``$...$`` into a ``math`` span, so raw LaTeX left in the text never typesets)."""
+
+    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+            "source", "track", "wbr"}
+    SKIP_TAGS = {"script", "style", "pre", "code", "textarea", "svg", "math"}
+    SKIP_CLASSES = {"math", "highlight", "cell_output", "output", "js-plotly-plot", "widget-area"}
+
+    def __init__(self):
+        super().__init__()
+        self.open, self.skipping, self.parts = [], 0, []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.VOID:
+            return
+        classes = set((dict(attrs).get("class") or "").split())
+        skip = tag in self.SKIP_TAGS or bool(classes & self.SKIP_CLASSES)
+        self.open.append(skip)
+        self.skipping += skip
+
+    def handle_endtag(self, tag):
+        if tag not in self.VOID and self.open:
+            self.skipping -= self.open.pop()
+
+    def handle_data(self, data):
+        if not self.skipping:
+            self.parts.append(data)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_raw_latex_in_the_prose(built_book, page):
+    """No TeX command (``\\frac``, ``\\tfrac`` ...) and no ``$`` shows as text: each is math that
+    did not typeset (a line of inline math that starts with ``+`` becomes a list item, say)."""
+    parser = _ProseText()
+    parser.feed((built_book / page).read_text(errors="replace"))
+    text = re.sub(r"\s+", " ", " ".join(parser.parts))
+    raw = [text[max(m.start() - 40, 0):m.end() + 20] for m in re.finditer(r"\\[A-Za-z]+|\$", text)]
+    assert not raw, f"{page} shows raw LaTeX as text:\n" + "\n".join(raw[:8])
+
+
+def test_the_raw_latex_check_sees_raw_latex():
+    parser = _ProseText()
+    parser.feed('<p>fine <span class="math">\\(\\tfrac12\\)</span> but <em>then</em> $r = \\big(W</p>'
+                '<pre>$x \\alpha</pre>')
+    text = " ".join(parser.parts)
+    assert re.findall(r"\\[A-Za-z]+|\$", text) == ["$", "\\big"]

@@ -11,7 +11,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "sheaflab"
 
 # bottom up; a module imports from its own layer (without a cycle) or from below
 LAYERS = [
-    ("foundations", {"_version", "_checks", "_alloc", "checkpoint", "measure", "style"}),
+    ("foundations", {"_version", "_checks", "_alloc", "checkpoint", "measure", "style", "tables"}),
     ("the sheaf", {"heads", "sheaf"}),
     ("reduced systems and spectra", {"reduced", "spectral"}),
     ("the fast phase", {"dynamics", "direct", "one_hidden", "solve", "global_min"}),
