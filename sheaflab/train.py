@@ -41,7 +41,7 @@ from . import checkpoint
 from .direct import scalar_case
 from .local_rule import BatchStats
 from .optim import OPTIMIZERS, make_optimizer, optimizer_from_state
-from .parallel import fast_phase
+from .parallel import BREAK_EVEN, dask_client, fast_phase
 from .sheaf import Cochain, NeuralSheaf
 from .solve import METHODS as _REACHED, equilibrium
 from .timescales import equilibrium_gaps
@@ -478,6 +478,10 @@ class SheafTrainer(_Trainer):
     tol, max_iter : fast-phase tolerance ``tau_c`` and iteration cap, passed to :func:`equilibrium`.
     l2 : weight of the reluctance edges (Definition 8): the energy gains ``l2/2 ||theta||^2``.
     n_jobs : joblib workers for the fast phase (Proposition 6); honours ``joblib.parallel_config``.
+        With joblib's own backends the first batch runs its chunks in this process and is timed: below
+        :data:`sheaflab.parallel.BREAK_EVEN` seconds the chunks stay in this process (workers would
+        be slower), above it the workers run them. Either way the chunking, and so every bit of the
+        result, is the same. On a Dask cluster the workers always run them.
     seed : mini-batch order. progress : tqdm bar (None = only on a terminal).
     track_gap : every ``track_gap`` epochs record the mean ``lambda_min(L_free)`` over the training
         set in ``history.lambda_min`` (0 = never); see :func:`sheaflab.spectral.lambda_min` for how
@@ -518,6 +522,7 @@ class SheafTrainer(_Trainer):
         self.track_gap = positive(track_gap, "track_gap", integer=True, allow_zero=True)
         self.method = choice(method or "direct", "method", METHODS)
         self.n_jobs = check_n_jobs(n_jobs)
+        self._in_process = None   # n_jobs != 1: measured on the first batch (see _batch)
         self.tol, self.max_iter = tol, max_iter
         self._eq_kwargs = {"method": self.method}
         if self.method == "global":   # exhaustive enumeration: no tolerance, no iteration cap
@@ -586,13 +591,25 @@ class SheafTrainer(_Trainer):
                 self._warm = _WarmStarts(key, self.sheaf, X.shape[0])
 
     def _batch(self, X, Y, idx=None) -> BatchStats:
-        if idx is None or self._warm is None:
-            return fast_phase(self.sheaf, X, Y, n_jobs=self.n_jobs, **self._eq_kwargs)
-        init = self._warm.start(self.sheaf, X, Y, idx)
-        # one hidden layer: the last equilibrium only starts the closed-form solve (same answer)
-        start = {"guess" if self.sheaf.depth == 2 else "init": init}
-        stats, cochain = fast_phase(self.sheaf, X, Y, n_jobs=self.n_jobs, return_cochain=True,
-                                    **start, **self._eq_kwargs)
+        kwargs = dict(self._eq_kwargs, n_jobs=self.n_jobs)
+        warm = idx is not None and self._warm is not None
+        if warm:
+            init = self._warm.start(self.sheaf, X, Y, idx)
+            # one hidden layer: the last equilibrium only starts the closed-form solve (same answer)
+            kwargs["guess" if self.sheaf.depth == 2 else "init"] = init
+        if self.n_jobs != 1 and self._in_process is None and dask_client() is not None:
+            self._in_process = False          # a Dask cluster was asked for: always use it
+        if self.n_jobs != 1:
+            kwargs["in_process"] = self._in_process is not False
+        t0 = time.perf_counter()
+        out = fast_phase(self.sheaf, X, Y, return_cochain=warm, **kwargs)
+        if self.n_jobs != 1 and self._in_process is None:
+            # the first batch ran in this process: workers take over only where the work pays for
+            # them; the chunking is the same either way, so the choice changes no bit of the result
+            self._in_process = time.perf_counter() - t0 < BREAK_EVEN
+        if not warm:
+            return out
+        stats, cochain = out
         self._warm.store(idx, cochain)
         return stats
 

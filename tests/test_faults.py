@@ -270,7 +270,7 @@ def test_a_fit_survives_killed_dask_workers(cluster, deep, caplog):
             _arm(tokens, 1)                  # a worker dies in the first epoch
             faulty.fit(X, Y, epochs=2)
             assert not any(tokens.iterdir())
-            client.wait_for_workers(2, timeout=30)
+            client.wait_for_workers(2, timeout=120)
             _arm(tokens, 1)                  # and another right after epoch 2 finished
             faulty.fit(X, Y, epochs=2)
     assert not any(tokens.iterdir()), "a kill token was not used"
@@ -288,7 +288,7 @@ def test_worker_processes_give_the_bits_of_the_same_chunks_here(cluster, deep):
     8-byte aligned), and numpy rounds unaligned data differently; the workers' own copies make
     every call give the bits of the same chunking in this process."""
     sheaf, X, Y = deep
-    cluster[0].wait_for_workers(2, timeout=30)
+    cluster[0].wait_for_workers(2, timeout=120)
     here = fast_phase(sheaf, X, Y, n_jobs=1, chunk_size=10)
     with joblib.parallel_config(backend="dask"):
         runs = [fast_phase(sheaf, X, Y, n_jobs=2, chunk_size=10) for _ in range(8)]
@@ -301,7 +301,7 @@ def test_worker_processes_give_the_bits_of_the_same_chunks_here(cluster, deep):
 def test_past_the_retry_bound_the_error_says_the_trainer_is_intact(cluster, deep, monkeypatch):
     client, tokens = cluster
     sheaf, X, Y = deep
-    client.wait_for_workers(2, timeout=30)
+    client.wait_for_workers(2, timeout=120)
     monkeypatch.setattr(parallel, "RETRIES", 1)
     kw = dict(lr=0.01, batch_size=20, n_jobs=2, seed=1, progress=False)
     with joblib.parallel_config(backend="dask"):
@@ -315,7 +315,7 @@ def test_past_the_retry_bound_the_error_says_the_trainer_is_intact(cluster, deep
         for t in tokens.iterdir():              # disarm what is left
             t.unlink()
         assert tr.history.epochs == 1 and tr.sheaf.same_parameters(before)
-        client.wait_for_workers(2, timeout=30)
+        client.wait_for_workers(2, timeout=120)
         tr.fit(X, Y, until=3)
         clean = sheaflab.SheafTrainer(sheaf, **kw)
         clean.fit(X, Y, epochs=3)

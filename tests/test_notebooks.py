@@ -40,8 +40,12 @@ def test_every_notebook_is_in_the_toc():
     assert not missing, f"notebooks the book does not show (add them to _toc.yml): {missing}"
 
 
-def test_every_notebook_is_collected_by_nbval():
-    """The default test command (testpaths and addopts, no arguments) collects every code cell."""
+def _collected_by_the_default_command(config, nbval_run) -> dict:
+    """notebook -> code cells nbval collects with the default test command (testpaths and addopts,
+    no paths given). This session's own collection when it is that command (the README's), else a
+    ``pytest --collect-only`` in a subprocess."""
+    if not config.option.file_or_dir:          # this session is the default command: read its items
+        return nbval_run.collected
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
          "--ignore=tests"],
@@ -50,6 +54,12 @@ def test_every_notebook_is_collected_by_nbval():
     cells: dict[str, int] = {}
     for path in re.findall(r"^(\S+\.ipynb)::Cell \d+$", proc.stdout, flags=re.MULTILINE):
         cells[path] = cells.get(path, 0) + 1
+    return cells
+
+
+def test_every_notebook_is_collected_by_nbval(pytestconfig, nbval_run):
+    """The default test command (testpaths and addopts, no arguments) collects every code cell."""
+    cells = _collected_by_the_default_command(pytestconfig, nbval_run)
     for nb in notebooks():
         code = sum(c.cell_type == "code" for c in nbformat.read(ROOT / nb, as_version=4).cells)
         assert cells.get(nb) == code, (

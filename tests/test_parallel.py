@@ -203,3 +203,24 @@ def test_return_cochain_stacks_the_chunks(deep):
     for p, q in zip(c1.z + c1.a, c2.z + c2.a):
         np.testing.assert_allclose(p, q, atol=1e-12)
     np.testing.assert_array_equal(c2.x, X)
+
+
+def test_small_batches_stay_in_process_with_the_same_bits(monkeypatch):
+    """n_jobs=2 on work below parallel.BREAK_EVEN runs the same chunks in this process (no joblib
+    call at all), and gives the very bits that the workers give when forced (BREAK_EVEN = 0)."""
+    sheaf, X, Y = random_problem([2, 6, 5, 1], n=40, seed=3)
+    calls = []
+    real = sheaflab.parallel._run_joblib
+    monkeypatch.setattr(sheaflab.parallel, "_run_joblib", lambda *a: calls.append(1) or real(*a))
+    small = sheaflab.SheafTrainer(sheaf, lr=0.01, batch_size=20, n_jobs=2, seed=1, progress=False)
+    h_small = small.fit(X, Y, epochs=3)
+    assert calls == []                                       # never handed to workers
+    monkeypatch.setattr(sheaflab.parallel, "BREAK_EVEN", 0.0)
+    import sheaflab.train as train_module
+    monkeypatch.setattr(train_module, "BREAK_EVEN", 0.0)
+    forced = sheaflab.SheafTrainer(sheaf, lr=0.01, batch_size=20, n_jobs=2, seed=1, progress=False)
+    h_forced = forced.fit(X, Y, epochs=3)
+    assert len(calls) == 3 * 2 - 1                           # every batch but the measured first
+    for name in ("train_mse", "residual", "edge_discord", "fast_iterations"):
+        np.testing.assert_array_equal(getattr(h_small, name), getattr(h_forced, name), err_msg=name)
+    assert all(np.array_equal(p, q) for p, q in zip(small.params, forced.params))
