@@ -81,13 +81,17 @@ def slowdown_figure(rows: list, fit: tuple | None = None) -> go.Figure:
 def rate_figure(rows: list, fit: tuple | None = None) -> go.Figure:
     """Convergence rate of the training loss against ``1 / n_train``.
 
-    rows: :class:`~sheaflab.experiments.RateRow` list from :func:`~sheaflab.experiments.rate_vs_n_train`; fit: ``(c0, c1, r2)`` from
-    :func:`sheaflab.experiments.fit_inverse_n`.
+    rows: :class:`~sheaflab.experiments.RateRow` list from :func:`~sheaflab.experiments.rate_vs_n_train`
+    (one run per row: pass every seed's rows, the points the fit was made on); fit: ``(c0, c1, r2)``
+    from :func:`sheaflab.experiments.fit_inverse_n` over those same rows.
     """
     inv = np.array([1.0 / r.n_train for r in rows])
     rate = np.array([r.rate for r in rows])
-    fig = go.Figure(go.Scatter(x=inv, y=rate, mode="markers+text", name="measured rate",
-                               text=[f"n={r.n_train}" for r in rows], textposition="top center",
+    # several runs (seeds) per size: every run is a marker, each size is labelled once
+    first = {n: k for k, n in reversed(list(enumerate(r.n_train for r in rows)))}
+    labels = [f"n={r.n_train}" if first[r.n_train] == k else "" for k, r in enumerate(rows)]
+    fig = go.Figure(go.Scatter(x=inv, y=rate, mode="markers+text", name="measured rate (each run)",
+                               text=labels, textposition="top center",
                                marker=dict(size=10, color=COLORS["sheaf"])))
     if fit is not None:
         c0, c1, r2 = fit
