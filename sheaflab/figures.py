@@ -60,19 +60,19 @@ def slowdown_figure(rows: list, fit: tuple | None = None) -> go.Figure:
         sel = [i for i, r in enumerate(pts) if str(r.dims) == shape]
         fig.add_trace(go.Scatter(
             x=x[sel], y=y[sel], mode="markers", name=f"measured, {shape}",
-            text=[f"{pts[i].dims}, init scale {pts[i].scale:g}, n_train {pts[i].n_train}" for i in sel],
+            text=[f"{pts[i].dims}, init scale {pts[i].scale:g}, n<sub>train</sub> {pts[i].n_train}" for i in sel],
             marker=dict(size=11, symbol=["circle", "square", "diamond", "triangle-up", "cross"][k % 5],
                         line=dict(width=1, color="white")),
-            hovertemplate="%{text}<br>1/λ_min %{x:.2f}<br>slowdown %{y:.2f}<extra></extra>"))
+            hovertemplate="%{text}<br>1/λ<sub>min</sub> %{x:.2f}<br>slowdown %{y:.2f}<extra></extra>"))
     span = np.linspace(0, max(x.max(), y.max()) * 1.1, 50)
-    fig.add_trace(go.Scatter(x=span, y=span, mode="lines", name="prediction: slowdown = 1/λ_min",
+    fig.add_trace(go.Scatter(x=span, y=span, mode="lines", name="prediction: slowdown = 1/λ<sub>min</sub>",
                              line=dict(dash="dash", color=COLORS["prediction"])))
     if fit is not None:
         slope, intercept = fit
         fig.add_trace(go.Scatter(x=span, y=slope * span + intercept, mode="lines",
                                  name=f"least squares: {slope:.2f}·x + {intercept:.2f}",
                                  line=dict(color=COLORS["fit"])))
-    fig.update_xaxes(title="predicted slowdown 1/λ_min(L_free), mean over examples")
+    fig.update_xaxes(title="predicted slowdown 1/λ<sub>min</sub>(L<sub>free</sub>), mean over examples")
     fig.update_yaxes(title="measured slowdown (epochs, sheaf / SGD)")
     return _style(fig, "The source's rate heuristic: predicted against measured slowdown", height=520,
                   legend=LEGEND_BELOW, margin=dict(b=150))
@@ -98,9 +98,9 @@ def rate_figure(rows: list, fit: tuple | None = None) -> go.Figure:
         xs = np.linspace(0, inv.max() * 1.05, 50)
         fig.add_trace(go.Scatter(x=xs, y=c0 + c1 * xs, mode="lines", line=dict(color=COLORS["fit"]),
                                  name=f"fit c0 + c1/n (R² = {r2:.2f})"))
-    fig.update_xaxes(title="1 / n_train")
+    fig.update_xaxes(title="1 / n<sub>train</sub>")
     fig.update_yaxes(title="rate β per epoch (fit of log MSE)")
-    return _style(fig, "Is β proportional to 1/n_train?")
+    return _style(fig, "Is β proportional to 1/n<sub>train</sub>?")
 
 
 def equilibrium_figure(sheaf, eq, i: int = 0) -> "go.Figure":
@@ -147,7 +147,7 @@ def slowdown_factor_figure(rows: list, factors) -> go.Figure:
     factors = np.asarray(factors, dtype=np.float64)
     keep = [i for i, r in enumerate(rows) if r.ratio is not None and np.isfinite(factors[i])]
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.08,
-                        subplot_titles=("against the step factor", "against 1/λ_min(L_free)"))
+                        subplot_titles=("against the step factor", "against 1/λ<sub>min</sub>(L<sub>free</sub>)"))
     depths = sorted({len(rows[i].dims) - 2 for i in keep})
     palette = [COLORS["sheaf"], COLORS["equilibrium"], COLORS["sgd"], COLORS["fit"]]
     top = max(max(factors[keep]), max(rows[i].ratio for i in keep), max(rows[i].inv_lambda_min for i in keep))
@@ -169,7 +169,7 @@ def slowdown_factor_figure(rows: list, factors) -> go.Figure:
                                  line=dict(dash="dash", color=COLORS["prediction"]), showlegend=col == 1),
                       row=1, col=col)
     fig.update_xaxes(title_text="step factor (2D, or 1/S), mean over the examples", row=1, col=1)
-    fig.update_xaxes(title_text="1/λ_min, mean over the examples", row=1, col=2)
+    fig.update_xaxes(title_text="1/λ<sub>min</sub>, mean over the examples", row=1, col=2)
     fig.update_yaxes(title_text="measured slowdown (epochs, sheaf / SGD)", row=1, col=1)
     _style(fig, "What sets the slowdown at one learning rate", height=460,
            legend=LEGEND_BELOW, margin=dict(b=110))
@@ -207,10 +207,10 @@ def drift_figure(drifts: list) -> go.Figure:
                                        ("SGD", d.sgd, d.sgd_mse, COLORS["sgd"])):
             fig.add_trace(go.Scatter(x=mse[1:], y=norm[1:], mode="lines", text=d.epoch[1:],
                                      name=f"{name}, l2 = {d.l2:g}", line=dict(color=color, dash=dash),
-                                     hovertemplate="epoch %{text}<br>MSE %{x:.4g}<br>‖W_L‖ %{y:.4g}"
+                                     hovertemplate="epoch %{text}<br>MSE %{x:.4g}<br>‖W<sub>L</sub>‖ %{y:.4g}"
                                                    "<extra></extra>"))
     fig.update_xaxes(type="log", autorange="reversed", title="training MSE (training runs to the right)")
-    fig.update_yaxes(title="‖W_L‖ (output weights)")
+    fig.update_yaxes(title="‖W<sub>L</sub>‖ (output weights)")
     _style(fig, "Output weights at equal fit: the drift along the rescaling", height=460,
            legend=LEGEND_BELOW, margin=dict(b=120))
     return fig
@@ -412,7 +412,7 @@ def parameter_sheaf_figure(psheaf) -> go.Figure:
                              marker=dict(size=10, color=COLORS["sgd"])))
     fig.add_trace(go.Scatter(x=[c[0] for c in centres], y=[c[1] for c in centres], mode="markers+text",
                              text=[f"θ_{l} ∈ R^{n}" for l, n in enumerate(psheaf.stalk_dims, start=1)],
-                             textposition="middle center", name="parameter stalks θ_l = (W_l, b_l)",
+                             textposition="middle center", name="parameter stalks θ<sub>l</sub> = (W<sub>l</sub>, b<sub>l</sub>)",
                              marker=dict(size=46, color=COLORS["weights"], opacity=0.5),
                              hovertemplate="%{text}<extra></extra>"))
     fig.update_xaxes(visible=False)
