@@ -6,6 +6,8 @@ optional plotting packages; :func:`require_plotting` turns their absence into a 
 
 from __future__ import annotations
 
+import re
+
 TEMPLATE = "plotly_white"
 FONT = dict(family="Helvetica, Arial, sans-serif", size=13)
 
@@ -66,7 +68,7 @@ DARK = {
 #: wrapped to the width, and the figure grows by what the legend and the wrapped texts take.
 PHONE = {
     "width": 600,
-    "design_width": 360,
+    "design_width": 340,
     "margin": dict(l=8, r=12, b=8),
     "title_size": 15,
     "subtitle_size": 12,
@@ -113,8 +115,6 @@ def dark_template() -> dict:
 def text_width(text: str, size: float) -> float:
     """Estimated width (px) of the widest line of ``text`` at font ``size``: markup such as ``<sub>``
     not counted, a line set in ``<sup>``/``<sub>`` (a subtitle) at 70% of the size."""
-    import re
-
     widths = [0.0]
     for line in str(text).split("<br>"):
         scale = 0.7 if re.match(r"\s*<su[bp]>", line) else 1.0
@@ -126,8 +126,6 @@ def wrap_title(text: str, width: int = TITLE_CHARS) -> str:
     """``text`` with ``<br>`` between words so that no line is longer than ``width`` characters
     (markup such as ``<sub>`` not counted; a line that opens in ``<sup>`` or ``<sub>``, set smaller,
     gets ``width / 0.7``); existing ``<br>`` breaks are kept."""
-    import re
-
     out = []
     for line in text.split("<br>"):
         room = int(width / 0.7) if re.match(r"\s*<su[bp]>", line) else width
@@ -225,16 +223,13 @@ def apply_style(fig, title: str, height: int, margin: dict | None = None, legend
 
 #: Height (px) of a slider under a figure (rail, step labels and current value).
 SLIDER_BAND = 90
-#: Height (px) of one row of a horizontal legend, and of each further line of a wrapped entry.
+#: Height (px) of a text line in a horizontal legend; each row adds 10 px of gaps.
 LEGEND_LINE = 17
-_AXIS_KEY = r"^[xy]axis\d*$"
 
 
 def _get(tree, path: str):
     """The value at a plotly attribute path ("legend.x", "annotations[2].font.size") of a plain
     layout or trace dict, or None where it is not set."""
-    import re
-
     for part in re.sub(r"\[(\d+)\]", r".\1", path).split("."):
         if isinstance(tree, dict):
             tree = tree.get(part)
@@ -247,14 +242,11 @@ def _get(tree, path: str):
 
 def _near_black(colour) -> bool:
     """Too dark to read on :data:`DARK`'s background (grey #888 and the palette's colours are not)."""
-    import re
-
     if not isinstance(colour, str):
         return False
     c = colour.strip().lower()
-    named = {"black": (0, 0, 0)}
-    if c in named:
-        rgb = named[c]
+    if c == "black":
+        rgb = (0, 0, 0)
     elif m := re.fullmatch(r"#([0-9a-f]{3}|[0-9a-f]{6})", c):
         h = m[1] if len(m[1]) == 6 else "".join(ch * 2 for ch in m[1])
         rgb = tuple(int(h[k:k + 2], 16) for k in (0, 2, 4))
@@ -299,8 +291,6 @@ class _Phone:
         wrapping, except those before a subtitle (a line in ``<sup>`` or ``<sub>``)."""
         if not isinstance(text, str):
             return text
-        import re
-
         text = re.sub(r"<br>(?!\s*<su[bp]>)", " ", text)
         return wrap_px(text, self.W - 24, PHONE["title_size"])
 
@@ -347,7 +337,7 @@ class _Phone:
                 value = self.title(value)
             elif key == "shapes":
                 value = self.shapes(value)
-            elif (m := _match(r"annotations\[(\d+)\]\.text", key)) and int(m[1]) < len(self.annotations):
+            elif (m := re.fullmatch(r"annotations\[(\d+)\]\.text", key)) and int(m[1]) < len(self.annotations):
                 value = self.annotation({**self.annotations[int(m[1])], "text": value})[0]
             out[key] = value
         return out
@@ -417,14 +407,16 @@ class _Phone:
 
         # axis titles: at most the phone's size, wrapped to the axis' length
         x_lines, ticks = 0, 30
-        for k in sorted(k for k in L if _is_axis(k)):
+        # every axis, and the first two even where unset yet: a title given after the style
+        # (a notebook's update_layout(xaxis_title=...)) is set at the phone's size too
+        for k in sorted({k for k in L if _is_axis(k)} | {"xaxis", "yaxis"}):
             text = _get(L, f"{k}.title.text")
             if _get(L, f"{k}.tickangle"):
                 ticks = 70
-            if not text:
-                continue
             size = min(_get(L, f"{k}.title.font.size") or 16, PHONE["axis_title_size"])
             upd[f"{k}.title.font.size"] = size
+            if not text:
+                continue
             d = _get(L, f"{k}.domain") or [0, 1]
             room = (d[1] - d[0]) * (self.plot_w if k[0] == "x" else self.plot_h)
             wrapped = wrap_px(text, room, size)
@@ -502,15 +494,8 @@ class _Phone:
 
 
 def _is_axis(key: str) -> bool:
-    import re
-
-    return re.match(_AXIS_KEY, key) is not None
-
-
-def _match(pattern: str, text: str):
-    import re
-
-    return re.fullmatch(pattern, text)
+    """Whether a layout key names an axis ("xaxis", "yaxis3")."""
+    return re.fullmatch(r"[xy]axis\d*", key) is not None
 
 
 def variants(fig) -> dict:
