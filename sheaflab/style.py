@@ -1,7 +1,12 @@
 """One look for every figure of the book and the labs, static and live: palette, template, layout.
 
-Plotly-free on purpose (it holds only names and numbers), so that importing it never needs the
-optional plotting packages; :func:`require_plotting` turns their absence into a clear error.
+Each styled figure also carries its variants for the book's pages (:func:`store_variants`): its
+layout on a phone and its colours in dark mode, designed here as plain plotly updates, so that the
+browser (book/_ext/figures.js) only applies them.
+
+Importing it needs no plotly (it works on plain dicts, and on figures it is given), so that the
+optional plotting packages stay optional; :func:`require_plotting` turns their absence into a
+clear error.
 """
 
 from __future__ import annotations
