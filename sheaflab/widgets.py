@@ -31,7 +31,8 @@ from .experiments import (AlgorithmRun, JointRun, StepCosts, algorithm_run, join
                           step_costs)
 from .sheaf import NeuralSheaf
 from .timescales import timescales
-from .style import COLORS, EXAMPLE_COLORS, FONT, apply_style, require_plotting, set_height, wrap_title
+from .style import (COLORS, EXAMPLE_COLORS, FONT, apply_style, require_plotting, set_height, store_variants,
+                    wrap_title)
 from .train import TRAINERS, History
 
 require_plotting("sheaflab.widgets")
@@ -232,7 +233,7 @@ def _timescale_figure(runs: list, alg: AlgorithmRun, active: int) -> tuple:
                      title_text="fast time t<sub>c</sub> = step × η<sub>c</sub>  (log scale)")
     fig.update_xaxes(type="log", row=2, col=1,
                      title_text="slow time t<sub>θ</sub> = step × η<sub>θ</sub> = ε t<sub>c</sub>  "
-                                "(log scale)<br>aligned with the axis above: same step, same position")
+                                "(log scale),<br>aligned with the axis above")
     fig.update_yaxes(title_text="<b>fast</b>: energy E(c) = ½Σ‖d<sub>e</sub>‖²", rangemode="tozero",
                      row=1, col=1)
     fig.update_yaxes(title_text="<b>slow</b>: train MSE", row=2, col=1, secondary_y=False)
@@ -428,7 +429,7 @@ def _ops_figure(costs: StepCosts) -> go.Figure:
     fig.update_xaxes(title_text="phase (SGD / sheaf trainer)")
     _style(fig, "", 460, lines=2, legend=dict(orientation="h", x=0, xanchor="left", y=1.0))
     fig.update_layout(_ops_layout(costs), barmode="group", bargap=0.25, uniformtext_minsize=9)
-    return fig
+    return store_variants(fig)  # for the title set after the style
 
 
 def ops_per_step_chart(costs=None, sheaf=None, X=None, Y=None, optimizer: str = "adam",

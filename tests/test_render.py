@@ -1164,8 +1164,9 @@ def test_figures_follow_the_colour_mode(browser, site, built_book, page):
     assert switched == ["dark", "dark"], switched
     _wait_mode(browser, session, "dark")
     dark = browser.evaluate(session, FIGURE_STATE)
+    # a figure whose stored dark variant re-colours traces (near-black ones drawn light)
     inked = browser.evaluate(session, "[...document.querySelectorAll('div.plotly-graph-div')]"
-                                      ".findIndex(d => d._sheaflab.dark.traces.length > 0)")
+                                      ".findIndex(d => d.layout.meta.sheaflab.dark.traces.length > 0)")
     _shot_figure(browser, session, 0, ARTIFACTS / f"{stem}-dark.png")
     if inked >= 0:
         _shot_figure(browser, session, inked, ARTIFACTS / f"{stem}-dark-ink.png")

@@ -156,3 +156,10 @@ def test_the_drawing_in_architecture_md_is_the_layers_checked_here():
         number, rest = line.split(maxsplit=1)
         rows[int(number)] = {w for w in rest.split() if w in LAYER}
     assert rows == {k + 1: mods for k, (_, mods) in enumerate(LAYERS)}
+
+
+def test_the_page_script_is_short_and_reads_no_plotly_internals():
+    """book/_ext/figures.js only applies the layouts sheaflab.style designed (ARCHITECTURE.md)."""
+    script = (PACKAGE.parent / "book" / "_ext" / "figures.js").read_text()
+    assert len(script.splitlines()) <= 150
+    assert "_fullLayout" not in script and "._size" not in script

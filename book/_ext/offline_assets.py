@@ -33,12 +33,11 @@ things for HTML builders:
    that wrap) is copied to ``<outdir>/_static/sheaflab-book.css`` and linked from every page.
 
 8. **Figures in dark mode and on a phone.** Pages with a figure load
-   ``<outdir>/_static/sheaflab-figures.js``: ``book/_ext/figures.js`` after one line that gives it
-   ``sheaflab.style``'s dark template and phone settings (:data:`sheaflab.style.DARK`,
-   :data:`sheaflab.style.PHONE`), written here at build time, so the one style of the figures stays
-   in ``sheaflab/style.py`` and the page needs no kernel. The script re-styles every figure with
-   ``Plotly.relayout`` when the theme is dark and when a figure is narrower than a phone's width,
-   and puts back what it changed when that stops being so.
+   ``<outdir>/_static/sheaflab-figures.js``, a copy of ``book/_ext/figures.js``. Each figure carries
+   its own phone and dark layouts, designed in Python when it was built
+   (:func:`sheaflab.style.store_variants`, in ``layout.meta.sheaflab``); the script only applies
+   them with ``Plotly.relayout`` / ``Plotly.restyle`` when the theme is dark or the figure is
+   narrower than a phone's width, and puts back the stored originals when that stops being so.
 
 6. **Figure config.** Every figure is drawn without plotly's logo in its mode bar, which then shows
    only while the pointer is over the figure (it sits above the figure's title band).
@@ -135,13 +134,8 @@ def figure_html(figure: dict[str, Any], div_id: str) -> str:
 
 
 def figures_js() -> str:
-    """book/_ext/figures.js, preceded by the style it applies (from sheaflab.style, point 8)."""
-    from sheaflab import style
-
-    settings = {"dark": style.DARK, "darkTemplate": style.dark_template(), "phone": style.PHONE,
-                "modebarBand": style.MODEBAR_BAND}
-    return (f"window.sheaflabFigureStyle = {json.dumps(settings, sort_keys=True)};\n"
-            + FIGURES_JS_SRC.read_text(encoding="utf-8"))
+    """book/_ext/figures.js (point 8): the figures bring their own layouts, so it needs no settings."""
+    return FIGURES_JS_SRC.read_text(encoding="utf-8")
 
 
 class PlotlyMimeRenderer:
