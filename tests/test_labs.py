@@ -45,9 +45,11 @@ make_student = _load_make_student()
 
 
 def _todo_functions(path):
-    """Run the notebook's first code cell (imports) and every cell holding a TODO; return the namespace."""
+    """Run the notebook's imports (its first code cell after the install cell) and every cell
+    holding a TODO; return the namespace."""
     nb = nbformat.read(path, as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
+    code = [c for c in nb.cells if c.cell_type == "code"
+            and "install-sheaflab" not in c.metadata.get("tags", [])]
     ns = {}
     exec(compile(code[0].source, f"{path.name}:imports", "exec"), ns)
     for cell in code:
