@@ -73,9 +73,9 @@ log = logging.getLogger(__name__)
 TIMEOUT = 30.0
 #: how many times one chunk is re-submitted after its worker was lost, before :class:`WorkersLost`
 RETRIES = 3
-#: seconds below which a batch's fast phase runs its chunks in the calling process (see
-#: :func:`fast_phase`'s ``in_process``): a joblib call costs about 11 ms here whatever the work, and
-#: two workers measured no faster than one below about 50 ms of work (bench/bench_parallel.py)
+#: seconds of fast phase per batch below which a trainer with ``n_jobs > 1`` runs it in the calling
+#: process as ``n_jobs=1`` would: a joblib call costs about 11 ms here whatever the work, and two
+#: workers measured no faster than one below about 50 ms of work (bench/bench_parallel.py)
 BREAK_EVEN = 0.05
 
 # TEST-ONLY hook (tests/test_faults.py): when this environment variable names a directory, a chunk
@@ -298,7 +298,7 @@ def starmap(fn, args: list, n_jobs: int = 1) -> list:
 
 def fast_phase(sheaf: NeuralSheaf, X, Y, n_jobs: int = 1, chunk_size: int | None = None,
                return_cochain: bool = False, timeout: float | None = None, retries: int | None = None,
-               in_process: bool = False, **equilibrium_kwargs):
+               **equilibrium_kwargs):
     """Relax a mini-batch to equilibrium, chunk by chunk, and return its :class:`BatchStats`.
 
     Parameters
@@ -318,9 +318,6 @@ def fast_phase(sheaf: NeuralSheaf, X, Y, n_jobs: int = 1, chunk_size: int | None
     retries : re-submissions allowed per chunk (default :data:`RETRIES`); past them
         :class:`WorkersLost`. Only lost workers are retried, never errors of the data (see the
         module docstring).
-    in_process : run the very same chunks one after another in this process, no workers: the
-        result is the same bits as with workers (same chunking, same order of the sums); for work
-        too small to pay for a joblib call (the trainer decides by :data:`BREAK_EVEN`).
     **equilibrium_kwargs : passed to :func:`~sheaflab.equilibrium` (``method``, ``tol``, ``max_iter``,
         ``init``, ``guess``, ``step``). A :class:`~sheaflab.Cochain` ``init`` or ``guess`` for the
         whole batch is split with it.
@@ -369,9 +366,7 @@ def fast_phase(sheaf: NeuralSheaf, X, Y, n_jobs: int = 1, chunk_size: int | None
             if isinstance(kw.get("guess"), Cochain):
                 kw["guess"] = _rows(kw["guess"], lo, hi)
             specs.append((sheaf, X[lo:hi], Y[lo:hi], kw, pid))
-        if in_process:
-            parts = [_chunk(*spec) for spec in specs]
-        elif client is not None:
+        if client is not None:
             parts = _run_dask(client, specs, timeout, retries)
         else:
             # no backend hint: joblib's default (loky processes) measured faster than

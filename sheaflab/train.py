@@ -478,10 +478,11 @@ class SheafTrainer(_Trainer):
     tol, max_iter : fast-phase tolerance ``tau_c`` and iteration cap, passed to :func:`equilibrium`.
     l2 : weight of the reluctance edges (Definition 8): the energy gains ``l2/2 ||theta||^2``.
     n_jobs : joblib workers for the fast phase (Proposition 6); honours ``joblib.parallel_config``.
-        With joblib's own backends the first batch runs its chunks in this process and is timed: below
-        :data:`sheaflab.parallel.BREAK_EVEN` seconds the chunks stay in this process (workers would
-        be slower), above it the workers run them. Either way the chunking, and so every bit of the
-        result, is the same. On a Dask cluster the workers always run them.
+        With joblib's own backends the first batch runs in this process, as with ``n_jobs=1``, and is
+        timed: below :data:`sheaflab.parallel.BREAK_EVEN` seconds every batch runs so (then the fit
+        is exactly the ``n_jobs=1`` fit: workers would only be slower), above it the workers run the
+        chunks (whose sums agree with the single chunk's to rounding). On a Dask cluster the
+        workers always run them.
     seed : mini-batch order. progress : tqdm bar (None = only on a terminal).
     track_gap : every ``track_gap`` epochs record the mean ``lambda_min(L_free)`` over the training
         set in ``history.lambda_min`` (0 = never); see :func:`sheaflab.spectral.lambda_min` for how
@@ -599,13 +600,12 @@ class SheafTrainer(_Trainer):
             kwargs["guess" if self.sheaf.depth == 2 else "init"] = init
         if self.n_jobs != 1 and self._in_process is None and dask_client() is not None:
             self._in_process = False          # a Dask cluster was asked for: always use it
-        if self.n_jobs != 1:
-            kwargs["in_process"] = self._in_process is not False
+        if self.n_jobs != 1 and self._in_process is not False:
+            kwargs["n_jobs"] = 1              # in this process, exactly as n_jobs=1 would run it
         t0 = time.perf_counter()
         out = fast_phase(self.sheaf, X, Y, return_cochain=warm, **kwargs)
         if self.n_jobs != 1 and self._in_process is None:
-            # the first batch ran in this process: workers take over only where the work pays for
-            # them; the chunking is the same either way, so the choice changes no bit of the result
+            # the first batch ran here: workers take over only where the work pays for them
             self._in_process = time.perf_counter() - t0 < BREAK_EVEN
         if not warm:
             return out
