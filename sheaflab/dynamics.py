@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import positive
 from .sheaf import Cochain, NeuralSheaf
 
 

@@ -31,12 +31,12 @@ from ._checks import instance, positive
 from .backprop import backprop_sums
 from .datasets import paraboloid
 from .joint import JointFlow
-from .local_rule import local_gradients, local_sums
+from .local_rule import local_sums
 from .measure import best_time, fit_line
 from .optim import make_optimizer
 from .parallel import starmap
 from .rescaling import rescaled
-from .sheaf import NeuralSheaf, flatten
+from .sheaf import NeuralSheaf
 from .solve import equilibrium
 from .timescales import Timescales, equilibrium_gaps
 from .train import TRAINERS, SGDTrainer, SheafTrainer, TrainingDiverged

@@ -248,8 +248,9 @@ class _Trainer:
     def fit(self, X, Y, epochs: int | None = None, X_val=None, Y_val=None, progress=None,
             until: int | None = None) -> History:
         """Train for ``epochs`` passes over ``(X, Y)`` (shapes (n, n_0), (n, n_L)), or, with ``until``,
-        until the History holds ``until`` epochs (none when it already does); give one of the two. Continues from the current weights, optimizer state
-        and batch order when called again. Returns the History.
+        until the History holds ``until`` epochs (none when it already does); give one of the two.
+        Continues from the current weights, optimizer state and batch order when called again.
+        Returns the History.
 
         An interrupt or an error during an epoch rolls the trainer back to the end of its last
         completed epoch (see the module docstring), so ``fit(X, Y, until=total)`` after a stop
@@ -598,13 +599,14 @@ class SheafTrainer(_Trainer):
             init = self._warm.start(self.sheaf, X, Y, idx)
             # one hidden layer: the last equilibrium only starts the closed-form solve (same answer)
             kwargs["guess" if self.sheaf.depth == 2 else "init"] = init
-        if self.n_jobs != 1 and self._in_process is None and dask_client() is not None:
-            self._in_process = False          # a Dask cluster was asked for: always use it
-        if self.n_jobs != 1 and self._in_process is not False:
+        measure = self.n_jobs != 1 and self._in_process is None
+        if measure and dask_client() is not None:
+            self._in_process, measure = False, False     # a Dask cluster was asked for: always use it
+        if self._in_process is not False:
             kwargs["n_jobs"] = 1              # in this process, exactly as n_jobs=1 would run it
         t0 = time.perf_counter()
         out = fast_phase(self.sheaf, X, Y, return_cochain=warm, **kwargs)
-        if self.n_jobs != 1 and self._in_process is None:
+        if measure:
             # the first batch ran here: workers take over only where the work pays for them
             self._in_process = time.perf_counter() - t0 < BREAK_EVEN
         if not warm:
