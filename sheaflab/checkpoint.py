@@ -33,7 +33,8 @@ A trainer file adds to it
 
 * ``"trainer"``: ``"SheafTrainer"`` or ``"SGDTrainer"``; ``"hyper"``: the constructor's
   arguments (``lr``, ``optimizer``, ``batch_size``, ``l2``, ``seed``, ``progress`` and, for the sheaf
-  trainer, ``method``, ``tol``, ``max_iter``, ``n_jobs``, ``track_gap``, ``warm_start``);
+  trainer, ``method``, ``tol``, ``max_iter``, ``n_jobs``, ``track_gap``, ``warm_start``,
+  ``gap_sample``);
 * ``"optimizer"``: its name, hyperparameters and step count ``t``; ``"optimizer_slots"``: for each
   per-parameter state (``v`` for momentum, ``m`` and ``s`` for Adam) ``true`` when it exists;
 * ``"rng"``: the bit generator's state (``numpy.random.Generator.bit_generator.state``; any array

@@ -488,6 +488,11 @@ class SheafTrainer(_Trainer):
     track_gap : every ``track_gap`` epochs record the mean ``lambda_min(L_free)`` over the training
         set in ``history.lambda_min`` (0 = never); see :func:`sheaflab.spectral.lambda_min` for how
         it is computed (an iterative eigensolver on wide nets).
+    gap_sample : how many training examples each ``track_gap`` recording averages over: a fixed
+        random subset of that size, drawn from ``seed`` (its fast phase and
+        eigensolve cost that share of the full set's); None (default) = every example. The
+        recording is then an estimate of the full mean: ``bench/bench_trainer.py`` prints its
+        error against the full mean next to its cost.
     warm_start : start each example's fast phase from its own previous equilibrium (cochain, and
         with it the activation pattern and the kinks), full batch and mini-batch alike; an example
         seen for the first time starts from the forward pass. The trainer keeps one cochain per
@@ -515,13 +520,15 @@ class SheafTrainer(_Trainer):
 
     def __init__(self, sheaf, lr=0.01, optimizer="adam", batch_size=None, method=None, tol=None,
                  max_iter=None, l2=0.0, n_jobs=1, seed=0, progress=None, track_gap=0,
-                 warm_start=True):
+                 warm_start=True, gap_sample=None):
         super().__init__(sheaf, lr, optimizer, batch_size, l2, seed, progress)
         if not isinstance(warm_start, (bool, np.bool_)):
             raise TypeError(f"warm_start must be True or False, got {type(warm_start).__name__}")
         self.warm_start = bool(warm_start)
         self._warm = None        # _WarmStarts of the training set being fitted
         self.track_gap = positive(track_gap, "track_gap", integer=True, allow_zero=True)
+        self.gap_sample = None if gap_sample is None else positive(gap_sample, "gap_sample", integer=True)
+        self._gap_subset = None   # (n, indices) of the last gap_examples draw
         self.method = choice(method or "direct", "method", METHODS)
         self.n_jobs = check_n_jobs(n_jobs)
         self._in_process = None   # n_jobs != 1: measured on the first batch (see _batch)
@@ -537,17 +544,28 @@ class SheafTrainer(_Trainer):
     def _gap(self, X, Y) -> float:
         if not self.track_gap or (self.history.epochs + 1) % self.track_gap:
             return float("nan")
+        idx = self.gap_examples(X.shape[0])
         warm = self._warm
-        if warm is None or not warm.seen.all():
-            return float(equilibrium_gaps(self.sheaf, X, Y).mean())
+        if warm is None or not warm.seen[idx].all():
+            return float(equilibrium_gaps(self.sheaf, X[idx], Y[idx]).mean())
         # the equilibria at the epoch's final weights, from the ones the epoch left: the next
         # epoch's fast phase starts from them in turn (with full batches at the very same weights),
         # so the recording costs little more than the eigensolve itself
-        idx = slice(None)
-        start = {"guess" if self.sheaf.depth == 2 else "init": warm.start(self.sheaf, X, Y, idx)}
-        eq = equilibrium(self.sheaf, X, Y, **start, **self._eq_kwargs)
+        start = {"guess" if self.sheaf.depth == 2 else "init": warm.start(self.sheaf, X[idx], Y[idx], idx)}
+        eq = equilibrium(self.sheaf, X[idx], Y[idx], **start, **self._eq_kwargs)
         warm.store(idx, eq.cochain)
         return float(eq.lambda_min().mean())
+
+    def gap_examples(self, n: int):
+        """The training examples (of ``n``) a ``track_gap`` recording averages over: all of them
+        (a slice) or, with ``gap_sample`` below ``n``, a sorted index array of that many drawn
+        without replacement from ``seed`` (the same subset at every recording)."""
+        if self.gap_sample is None or self.gap_sample >= n:
+            return slice(None)
+        rng = np.random.default_rng(None if self.seed is None else [int(self.seed), n, self.gap_sample])
+        if self._gap_subset is None or self._gap_subset[0] != n:   # seed None: drawn once per fit
+            self._gap_subset = (n, np.sort(rng.choice(n, self.gap_sample, replace=False)))
+        return self._gap_subset[1]
 
     def _snapshot(self) -> dict:
         snap = super()._snapshot()
@@ -565,7 +583,7 @@ class SheafTrainer(_Trainer):
     def _hyperparameters(self) -> dict:
         return {**super()._hyperparameters(), "method": self.method, "tol": self.tol,
                 "max_iter": self.max_iter, "n_jobs": self.n_jobs, "track_gap": self.track_gap,
-                "warm_start": self.warm_start}
+                "warm_start": self.warm_start, "gap_sample": self.gap_sample}
 
     def state(self) -> tuple:
         meta, arrays = super().state()

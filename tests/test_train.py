@@ -418,6 +418,24 @@ def test_track_gap_is_the_mean_gap_at_the_epochs_equilibria():
     assert hc.lambda_min[3] == pytest.approx(eqc.lambda_min().mean(), rel=1e-8)
 
 
+def test_gap_sample_records_the_mean_gap_over_its_fixed_subset():
+    sheaf, X, Y = random_problem([2, 20, 20, 1], n=30, seed=5)
+    tr = sheaflab.SheafTrainer(sheaf, lr=0.01, progress=False, track_gap=2, gap_sample=8, seed=3,
+                               warm_start=False)
+    h = tr.fit(X, Y, epochs=4)
+    idx = tr.gap_examples(len(X))
+    assert idx.shape == (8,) and np.all(np.diff(idx) > 0) and idx.max() < 30
+    assert np.array_equal(idx, sheaflab.SheafTrainer(sheaf, gap_sample=8, seed=3).gap_examples(30))
+    # the recording is the dense mean gap over exactly those examples, at the final weights
+    eq = sheaflab.equilibrium(tr.sheaf, X[idx], Y[idx])
+    dense = sheaflab.spectral.lambda_min(tr.sheaf, eq.patterns, solver="dense").mean()
+    assert h.lambda_min[3] == pytest.approx(dense, rel=1e-8)
+    # a sample as large as the set is the full mean; and the value must be a positive integer
+    assert sheaflab.SheafTrainer(sheaf, gap_sample=30).gap_examples(30) == slice(None)
+    with pytest.raises(ValueError, match="gap_sample"):
+        sheaflab.SheafTrainer(sheaf, gap_sample=0)
+
+
 def test_warm_starts_leave_the_heat_flow_and_the_scalar_solve_alone(task):
     """The heat flow and the [n, m, 1] breakpoint solve start from the forward pass either way."""
     sheaf, X, Y = task
