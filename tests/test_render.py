@@ -967,6 +967,41 @@ CODE_CELLS = r"""
 })()
 """
 
+#: Every MathJax display (``mjx-container[display="true"]``, MathJax 3's CHTML output): its TeX,
+#: the width of its typeset math, of its own box and of the column it stands in (the content box of
+#: the block around it), whether its box scrolls (book.css lets a display scroll inside its own
+#: box: the page never does), and whether the page itself scrolls sideways.
+MATH_DISPLAYS = r"""
+(() => {
+  const tex = new Map();
+  const doc = window.MathJax && MathJax.startup && MathJax.startup.document;
+  for (const item of (doc && doc.math) || [])
+    if (item.typesetRoot) tex.set(item.typesetRoot, String(item.math));
+  const inner = el => {
+    const st = getComputedStyle(el), r = el.getBoundingClientRect();
+    return {x0: r.left + parseFloat(st.paddingLeft) + parseFloat(st.borderLeftWidth),
+            x1: r.right - parseFloat(st.paddingRight) - parseFloat(st.borderRightWidth)};
+  };
+  const displays = [...document.querySelectorAll('mjx-container[display="true"]')].map(c => {
+    // the math as typeset: its widest part (a tagged equation is a table as wide as the box)
+    let x0 = Infinity, x1 = -Infinity;
+    for (const m of c.querySelectorAll(':scope > mjx-math, :scope > mjx-math > *, mjx-mtd > *, mjx-mlabeledtr > *')) {
+      const r = m.getBoundingClientRect();
+      if (r.width > 0) { x0 = Math.min(x0, r.left); x1 = Math.max(x1, r.right); }
+    }
+    const box = c.getBoundingClientRect(), col = inner(c.parentElement);
+    const st = getComputedStyle(c);
+    return {tex: (tex.get(c) || c.textContent).trim().replace(/\s+/g, ' ').slice(0, 70),
+            math: Math.round((x1 - x0) * 10) / 10, scroll: [c.scrollWidth, c.clientWidth],
+            box: [Math.round(box.left * 10) / 10, Math.round(box.right * 10) / 10],
+            column: [Math.round(col.x0 * 10) / 10, Math.round(col.x1 * 10) / 10],
+            scrolls: /auto|scroll/.test(st.overflowX)};
+  });
+  const root = document.scrollingElement || document.documentElement;
+  return {displays, page_scroll: [root.scrollWidth, root.clientWidth]};
+})()
+"""
+
 
 @pytest.fixture(scope="module")
 def laid_out(browser, site, built_book):
@@ -981,7 +1016,8 @@ def laid_out(browser, site, built_book):
             if width != "desktop":
                 shot = ARTIFACTS / (page.replace("/", "__").removesuffix(".html") + f"-{width}.png")
             cache[page, width] = load(browser, site + page, want, shot, width=WIDTHS[width],
-                                      inspect={"figure_layout": FIGURE_LAYOUT, "code": CODE_CELLS})
+                                      inspect={"figure_layout": FIGURE_LAYOUT, "code": CODE_CELLS,
+                                               "math_displays": MATH_DISPLAYS})
         return cache[page, width]
 
     return get
@@ -1047,6 +1083,50 @@ def test_code_cells_fit(laid_out, page, width):
           f"than their box; {len(code['wide_outputs'])} printed outputs scroll sideways")
     assert not code["wide_inputs"], (f"{page} at {WIDTHS[width]} px, code cells wider than their box:\n"
                                      + "\n".join(code["wide_inputs"]))
+
+
+#: Math displays allowed to scroll inside their own box at a width, rather than fit their column,
+#: as (page, width, start of the TeX) -> why. (pydata-sphinx-theme lets every display scroll:
+#: with its scroll bar hidden, as on a phone, a reader sees it cut.)
+SCROLLING_DISPLAYS: dict[tuple[str, str, str], str] = {}
+
+
+def _allowed_to_scroll(page: str, width: str, tex: str) -> bool:
+    return any(p == page and w == width and tex.startswith(t) for p, w, t in SCROLLING_DISPLAYS)
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+@pytest.mark.parametrize("page", PAGES)
+def test_math_displays_fit(laid_out, page, width):
+    """No MathJax display is wider than its column: its typeset math fits the content box of the
+    block it stands in, and its own box does not scroll (long displays are broken over lines in
+    the notebooks). Only a display of SCROLLING_DISPLAYS may scroll, inside its own box, which
+    stays within the column; and the page never scrolls sideways."""
+    got = laid_out(page, width)["math_displays"]
+    tol = TOLERANCE_PX
+    wide, scrolling = [], []
+    for d in got["displays"]:
+        col = d["column"][1] - d["column"][0]
+        box_out = d["box"][0] < d["column"][0] - tol or d["box"][1] > d["column"][1] + tol
+        too_wide = d["math"] > col + tol or d["scroll"][0] > d["scroll"][1] + 1
+        where = f"{d['math']:.0f} px of math, column {col:.0f} px: {d['tex']}"
+        if box_out:
+            wide.append(where + f" (its box spans {d['box']}, the column {d['column']})")
+        elif too_wide and d["scrolls"] and _allowed_to_scroll(page, width, d["tex"]):
+            scrolling.append(where)
+        elif too_wide:
+            wide.append(where)
+    page_scroll = got["page_scroll"][0] > got["page_scroll"][1] + 1
+    _record_layout(f"{page} @ {WIDTHS[width]} px", math_displays=len(got["displays"]),
+                   wide_math_displays=len(wide), scrolling_math_displays=len(scrolling),
+                   page_scrolls_sideways=page_scroll)
+    print(f"{page} at {WIDTHS[width]} px: {len(got['displays'])} math displays, {len(wide)} wider "
+          f"than their column, {len(scrolling)} scroll in their own box"
+          + "".join(f"\n  scrolls: {w}" for w in scrolling))
+    assert not wide, (f"{page} at {WIDTHS[width]} px, math displays wider than their column:\n"
+                      + "\n".join(wide))
+    assert not page_scroll, (f"{page} at {WIDTHS[width]} px scrolls sideways: "
+                             f"{got['page_scroll'][0]} > {got['page_scroll'][1]} px")
 
 
 #: The chapter's pages (book/chapter.ipynb and its sections in _toc.yml); each shows figures.
