@@ -938,6 +938,59 @@ FIGURE_LAYOUT = r"""
         if (p.kind === q.kind && (p.kind === 'annotation' || p.kind === 'axis title')) continue;
         if (meet(p.b, q.b)) overlaps.push(`${p.kind} "${p.label.slice(0, 40)}" / ${q.kind} "${q.label.slice(0, 40)}"`);
       }
+    // texts that collide: a tick label or a text label of a trace (scatter text, bar text) with
+    // any other text (another tick label, of its axis or another, a label, an annotation, a
+    // title, the legend ...), each text as its rotated box (a rotated tick label's axis-aligned box overlaps its
+    // neighbour's where the glyphs do not)
+    const texts = [];
+    d.querySelectorAll('svg text').forEach(t => {
+      if (!t.textContent.trim() || !shown(t) || t.closest('g.slider-container, .modebar')) return;
+      const cls = (t.parentElement.getAttribute('class') || '');
+      let kind = null;
+      if (/^[xy]\d*tick$/.test(cls) || /^[xy]cb.*tick$/.test(cls)) kind = 'tick';
+      else if (t.closest('g.textpoint')) kind = 'text label';
+      else if (t.closest('g.trace.bars g.point')) kind = 'bar label';
+      else if (t.closest('g.annotation')) kind = 'annotation';
+      else if (t.closest('g.legend')) kind = 'legend';
+      else if (t.closest('.g-gtitle')) kind = 'title';
+      else if (t.closest('g.infolayer') && /^g-.*title$/.test(cls)) kind = 'axis title';
+      else if (cls === 'cbtitle' || t.closest('.cbtitle')) kind = 'axis title';
+      else if (t.closest('.shape-label') || cls.includes('shape-label')) kind = 'shape label';
+      else if (t.closest('g.contourlabels')) kind = 'contour label';
+      if (!kind) return;
+      const bb = t.getBBox(), m = t.getScreenCTM();
+      if (!m || !bb.width || !bb.height) return;
+      const quad = [[bb.x, bb.y], [bb.x + bb.width, bb.y], [bb.x + bb.width, bb.y + bb.height],
+                    [bb.x, bb.y + bb.height]].map(([x, y]) => new DOMPoint(x, y).matrixTransform(m));
+      texts.push({kind, axis: kind === 'tick' ? cls.replace(/tick$/, '') : null,
+                  label: t.textContent.replace(/\u200b/g, ''), quad});
+    });
+    const depth = (a, b) => {  // how far two convex quads overlap (separating axis theorem)
+      let least = Infinity;
+      for (const q of [a, b])
+        for (let i = 0; i < 4; i++) {
+          const p0 = q[i], p1 = q[(i + 1) %% 4];
+          let nx = p0.y - p1.y, ny = p1.x - p0.x;
+          const n = Math.hypot(nx, ny);
+          if (!n) continue;
+          nx /= n; ny /= n;
+          const pa = a.map(p => p.x * nx + p.y * ny), pb = b.map(p => p.x * nx + p.y * ny);
+          least = Math.min(least, Math.min(Math.max(...pa), Math.max(...pb)) - Math.max(Math.min(...pa), Math.min(...pb)));
+        }
+      return least;
+    };
+    const labels = new Set(['text label', 'bar label']);
+    const collisions = [];
+    for (let i = 0; i < texts.length; i++)
+      for (let j = i + 1; j < texts.length; j++) {
+        const p = texts[i], q = texts[j];
+        const tick = p.kind === 'tick' || q.kind === 'tick';
+        const label = labels.has(p.kind) || labels.has(q.kind);
+        if ((tick || label) && depth(p.quad, q.quad) > tol) {
+          const name = t => t.kind + (t.axis ? ` (${t.axis})` : '') + ` "${t.label.slice(0, 30)}"`;
+          collisions.push(`${name(p)} / ${name(q)}`);
+        }
+      }
     const cut = [];
     d.querySelectorAll('svg text').forEach(t => {
       if (!t.textContent.trim() || !shown(t)) return;
@@ -949,6 +1002,7 @@ FIGURE_LAYOUT = r"""
     const cap = fg && fg.querySelector('figcaption');
     const out = d.closest('div.cell_output') || d.parentElement;
     return {index: k + 1, width: Math.round(fig.x1 - fig.x0), parts: parts.length, overlaps, cut,
+            texts: texts.length, collisions,
             caption: cap ? cap.textContent.trim().replace(/\s+/g, ' ').slice(0, 60) : null,
             filter: getComputedStyle(d).filter, mode: d.getAttribute('data-sheaflab-mode'),
             // the output area around the figure: no sideways scroll
@@ -1045,14 +1099,16 @@ def _record_layout(key: str, **numbers) -> None:
 @pytest.mark.parametrize("page", PAGES)
 def test_figure_layout(laid_out, page, width):
     """On every figure the title, legend, sliders, annotations (subplot titles among them), axis
-    titles and the mode bar (shown on hover) keep clear of one another, and no text is cut at the
-    figure's edge. Each figure fits its cell (no sideways scroll) and, at phone width, is laid out
+    titles and the mode bar (shown on hover) keep clear of one another; no tick label overlaps
+    another tick label (of its axis or another) or any other text, nor does a text label of a
+    trace (scatter or bar text); no text is cut at the figure's edge. Each figure fits its cell (no sideways scroll) and, at phone width, is laid out
     for the phone by the book's figures.js (at desktop width, as drawn)."""
     got = laid_out(page, width)
     figs = got["figure_layout"]
     assert len(figs) == got["figures"], "a figure was not measured"
     overlaps = [f"figure {f['index']}: {o}" for f in figs for o in f["overlaps"]]
     cut = [f"figure {f['index']}: {c}" for f in figs for c in f["cut"]]
+    collisions = [f"figure {f['index']}: {c}" for f in figs for c in f["collisions"]]
     wide = [f"figure {f['index']}: {f['width']} px wide, its output area scrolls "
             f"{f['scroll'][0]} > {f['scroll'][1]} px" for f in figs
             if f["scroll"][0] > f["scroll"][1] or f["width"] > f["cell"] + TOLERANCE_PX]
@@ -1060,11 +1116,15 @@ def test_figure_layout(laid_out, page, width):
     not_laid_out = [f"figure {f['index']}: mode {f['mode']!r}" for f in figs
                     if (f["mode"] or "").endswith(" phone") != phone]
     _record_layout(f"{page} @ {WIDTHS[width]} px", figures=len(figs), overlaps=len(overlaps), cut=len(cut),
+                   text_collisions=len(collisions),
                    wider_than_cell=len(wide), phone_layout=sum(bool(f["mode"] and "phone" in f["mode"])
                                                              for f in figs))
     print(f"{page} at {WIDTHS[width]} px: {len(figs)} figures checked, {len(overlaps)} overlaps, "
-          f"{len(cut)} texts cut at the edge, {len(wide)} wider than their cell")
+          f"{len(cut)} texts cut at the edge, {len(wide)} wider than their cell, "
+          f"{len(collisions)} texts drawn over one another")
     assert not overlaps, f"{page} at {WIDTHS[width]} px:\n" + "\n".join(overlaps)
+    assert not collisions, (f"{page} at {WIDTHS[width]} px, texts drawn over one another:\n"
+                            + "\n".join(collisions))
     assert not cut, f"{page} at {WIDTHS[width]} px, text cut at the figure's edge:\n" + "\n".join(cut)
     assert not wide, f"{page} at {WIDTHS[width]} px, figures wider than their cell:\n" + "\n".join(wide)
     assert not not_laid_out, (f"{page} at {WIDTHS[width]} px, figures not laid out for the "
