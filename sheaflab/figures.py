@@ -90,8 +90,13 @@ def rate_figure(rows: list, fit: tuple | None = None) -> go.Figure:
     # several runs (seeds) per size: every run is a marker, each size is labelled once
     first = {n: k for k, n in reversed(list(enumerate(r.n_train for r in rows)))}
     labels = [f"n={r.n_train}" if first[r.n_train] == k else "" for k, r in enumerate(rows)]
+    # the labels alternate above and below their markers, in order of 1/n: the largest sizes sit
+    # close together at the left, where labels all above would run into one another
+    order = sorted(first, key=lambda n: 1.0 / n)
+    above = {n: i % 2 == 0 for i, n in enumerate(order)}
+    where = ["top center" if above[r.n_train] else "bottom center" for r in rows]
     fig = go.Figure(go.Scatter(x=inv, y=rate, mode="markers+text", name="measured rate (each run)",
-                               text=labels, textposition="top center",
+                               text=labels, textposition=where,
                                marker=dict(size=10, color=COLORS["sheaf"])))
     if fit is not None:
         c0, c1, r2 = fit
