@@ -54,10 +54,9 @@ TITLE_CHARS = 66
 #: decades only (``minorloglabels``, which a linear axis ignores), and :func:`store_variants` gives
 #: each log axis it finds labels in powers of ten (10⁻³), or, where its data span fewer than
 #: ``decades`` decade ticks, labels at 1, 2 and 5 times each power, written out (0.02). Set an
-#: axis' type before the style (or call :func:`store_variants` after). The lowest
-#: tick label of a y axis is centred on the x axis' line: x tick labels keep ``x_standoff`` px
-#: further down, clear of it.
-TICKS = {"decades": 2, "x_standoff": 4}
+#: axis' type before the style (or call :func:`store_variants` after). On a phone a log x axis
+#: shows at most one label per ``phone_label_px`` px of its length (a power of ten is wide).
+TICKS = {"decades": 2, "phone_label_px": 60}
 
 
 #: The figures in the book theme's dark mode. Every figure carries its dark variant
@@ -231,7 +230,7 @@ def apply_style(fig, title: str, height: int, margin: dict | None = None, legend
     # every axis there is (a go.Figure's first two included): decade labels only on a log axis,
     # also where the axis turns log after the style
     fig.update_layout(xaxis_minorloglabels="none", yaxis_minorloglabels="none")
-    fig.update_xaxes(minorloglabels="none", ticklabelstandoff=TICKS["x_standoff"])
+    fig.update_xaxes(minorloglabels="none")
     fig.update_yaxes(minorloglabels="none")
     _place_head(fig, lines, top_legend)
     return store_variants(fig)
@@ -435,10 +434,13 @@ class _Phone:
                 ticks = 70
             size = min(_get(L, f"{k}.title.font.size") or 16, PHONE["axis_title_size"])
             upd[f"{k}.title.font.size"] = size
-            if not text:
-                continue
             d = _get(L, f"{k}.domain") or [0, 1]
             room = (d[1] - d[0]) * (self.plot_w if k[0] == "x" else self.plot_h)
+            if k[0] == "x" and _get(L, f"{k}.type") == "log" and _get(L, f"{k}.dtick") is None:
+                # plotly spaces a log axis' ticks for short labels: powers of ten need more room
+                upd[f"{k}.nticks"] = max(2, int(room // TICKS["phone_label_px"]))
+            if not text:
+                continue
             wrapped = wrap_px(text, room, size)
             if wrapped != text:
                 upd[f"{k}.title.text"] = wrapped
