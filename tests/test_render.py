@@ -694,20 +694,30 @@ def _network_and_errors(events: list[dict]):
 
 
 @pytest.fixture(scope="module")
-def rendered(browser, site, built_book):
-    """Loads each page once (lazily) and caches what it showed."""
-    cache: dict[str, tuple[dict, dict]] = {}
+def page_loads(browser, site, built_book):
+    """Loads each page once at each width of WIDTHS (lazily) and caches what it should show and
+    what it showed, with the results of the layout scripts (LAYOUT_INSPECT) run in the same load.
+    Screenshots: <page>.png (and -figN.png) at desktop width, <page>-<width>.png at the others."""
+    cache: dict[tuple[str, str], tuple[dict, dict]] = {}
 
-    def get(page: str) -> tuple[dict, dict]:
-        if page not in cache:
+    def get(page: str, width: str) -> tuple[dict, dict]:
+        if (page, width) not in cache:
             path = built_book / page
             assert path.is_file(), f"{page} was not built (is it in _toc.yml?)"
             want = expected(path.read_text())
-            shot = ARTIFACTS / (page.replace("/", "__").removesuffix(".html") + ".png")
-            cache[page] = (want, load(browser, site + page, want, shot))
-        return cache[page]
+            stem = page.replace("/", "__").removesuffix(".html")
+            shot = ARTIFACTS / (stem + (".png" if width == "desktop" else f"-{width}.png"))
+            cache[page, width] = (want, load(browser, site + page, want, shot, width=WIDTHS[width],
+                                             inspect=LAYOUT_INSPECT))
+        return cache[page, width]
 
     return get
+
+
+@pytest.fixture(scope="module")
+def rendered(page_loads):
+    """What each page should show and what it showed, at desktop width (one load per page)."""
+    return lambda page: page_loads(page, "desktop")
 
 
 def _is_local(url: str, site: str) -> bool:
@@ -1056,24 +1066,15 @@ MATH_DISPLAYS = r"""
 """
 
 
+#: The layout scripts run in every page load (at each width of WIDTHS).
+LAYOUT_INSPECT = {"figure_layout": FIGURE_LAYOUT, "code": CODE_CELLS, "math_displays": MATH_DISPLAYS}
+
+
 @pytest.fixture(scope="module")
-def laid_out(browser, site, built_book):
-    """Each page at each width of WIDTHS (lazily, once): its figures' layout and its code cells.
-    Screenshots of the phone layout go to <page>-phone.png (and -phone-figN.png)."""
-    cache: dict[tuple[str, str], dict] = {}
-
-    def get(page: str, width: str) -> dict:
-        if (page, width) not in cache:
-            want = expected((built_book / page).read_text())
-            shot = None
-            if width != "desktop":
-                shot = ARTIFACTS / (page.replace("/", "__").removesuffix(".html") + f"-{width}.png")
-            cache[page, width] = load(browser, site + page, want, shot, width=WIDTHS[width],
-                                      inspect={"figure_layout": FIGURE_LAYOUT, "code": CODE_CELLS,
-                                               "math_displays": MATH_DISPLAYS})
-        return cache[page, width]
-
-    return get
+def laid_out(page_loads):
+    """Each page at each width of WIDTHS: its figures' layout, its code cells and its math displays,
+    measured in the page's one load at that width (the desktop load is the one of ``rendered``)."""
+    return lambda page, width: page_loads(page, width)[1]
 
 
 #: What the layout tests measured, page by page and width by width (figures checked, overlaps,
