@@ -216,8 +216,9 @@ def drift_figure(drifts: list) -> go.Figure:
                                                    "<extra></extra>"))
     fig.update_xaxes(type="log", autorange="reversed", title="training MSE (training runs to the right)")
     fig.update_yaxes(title="‖W<sub>L</sub>‖ (output weights)")
+    # the legend a little lower than LEGEND_BELOW: a label in powers of ten (10⁻¹) is taller
     _style(fig, "Output weights at equal fit: the drift along the rescaling", height=460,
-           legend=LEGEND_BELOW, margin=dict(b=120))
+           legend={**LEGEND_BELOW, "y": -0.28}, margin=dict(b=140))
     return fig
 
 
