@@ -90,8 +90,13 @@ def rate_figure(rows: list, fit: tuple | None = None) -> go.Figure:
     # several runs (seeds) per size: every run is a marker, each size is labelled once
     first = {n: k for k, n in reversed(list(enumerate(r.n_train for r in rows)))}
     labels = [f"n={r.n_train}" if first[r.n_train] == k else "" for k, r in enumerate(rows)]
+    # the labels alternate above and below their markers, in order of 1/n: the largest sizes sit
+    # close together at the left, where labels all above would run into one another
+    order = sorted(first, key=lambda n: 1.0 / n)
+    above = {n: i % 2 == 0 for i, n in enumerate(order)}
+    where = ["top center" if above[r.n_train] else "bottom center" for r in rows]
     fig = go.Figure(go.Scatter(x=inv, y=rate, mode="markers+text", name="measured rate (each run)",
-                               text=labels, textposition="top center",
+                               text=labels, textposition=where,
                                marker=dict(size=10, color=COLORS["sheaf"])))
     if fit is not None:
         c0, c1, r2 = fit
@@ -211,8 +216,9 @@ def drift_figure(drifts: list) -> go.Figure:
                                                    "<extra></extra>"))
     fig.update_xaxes(type="log", autorange="reversed", title="training MSE (training runs to the right)")
     fig.update_yaxes(title="‖W<sub>L</sub>‖ (output weights)")
+    # the legend a little lower than LEGEND_BELOW: a label in powers of ten (10⁻¹) is taller
     _style(fig, "Output weights at equal fit: the drift along the rescaling", height=460,
-           legend=LEGEND_BELOW, margin=dict(b=120))
+           legend={**LEGEND_BELOW, "y": -0.28}, margin=dict(b=140))
     return fig
 
 

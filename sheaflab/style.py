@@ -49,6 +49,15 @@ LEGEND_ROW = 22
 #: Title lines are wrapped at this many characters (a 600 px figure at the title's font size).
 TITLE_CHARS = 66
 
+#: Tick labels. Plotly labels the ticks of a log axis between decades with bare digits (2, 3 ... 9),
+#: which run together on a short axis (and on a phone): every axis of a styled figure labels
+#: decades only (``minorloglabels``, which a linear axis ignores), and :func:`store_variants` gives
+#: each log axis it finds labels in powers of ten (10⁻³), or, where its data span fewer than
+#: ``decades`` decade ticks, labels at 1, 2 and 5 times each power, written out (0.02). Set an
+#: axis' type before the style (or call :func:`store_variants` after). On a phone a log x axis
+#: shows at most one label per ``phone_label_px`` px of its length (a power of ten is wide).
+TICKS = {"decades": 2, "phone_label_px": 60}
+
 
 #: The figures in the book theme's dark mode. Every figure carries its dark variant
 #: (:func:`store_variants`, through :func:`dark_template`), which the book's pages switch to in the
@@ -218,6 +227,11 @@ def apply_style(fig, title: str, height: int, margin: dict | None = None, legend
                       margin=margin, hoverlabel=dict(namelength=-1))
     if legend is not None:
         fig.update_layout(legend=legend)
+    # every axis there is (a go.Figure's first two included): decade labels only on a log axis,
+    # also where the axis turns log after the style
+    fig.update_layout(xaxis_minorloglabels="none", yaxis_minorloglabels="none")
+    fig.update_xaxes(minorloglabels="none")
+    fig.update_yaxes(minorloglabels="none")
     _place_head(fig, lines, top_legend)
     return store_variants(fig)
 
@@ -420,10 +434,13 @@ class _Phone:
                 ticks = 70
             size = min(_get(L, f"{k}.title.font.size") or 16, PHONE["axis_title_size"])
             upd[f"{k}.title.font.size"] = size
-            if not text:
-                continue
             d = _get(L, f"{k}.domain") or [0, 1]
             room = (d[1] - d[0]) * (self.plot_w if k[0] == "x" else self.plot_h)
+            if k[0] == "x" and _get(L, f"{k}.type") == "log" and _get(L, f"{k}.dtick") is None:
+                # plotly spaces a log axis' ticks for short labels: powers of ten need more room
+                upd[f"{k}.nticks"] = max(2, int(room // TICKS["phone_label_px"]))
+            if not text:
+                continue
             wrapped = wrap_px(text, room, size)
             if wrapped != text:
                 upd[f"{k}.title.text"] = wrapped
@@ -538,10 +555,93 @@ def variants(fig) -> dict:
     }
 
 
+def _axis_data(fig, key: str) -> list:
+    """The positive finite values that axis ``key`` ("xaxis2") shows: its traces' coordinates (and
+    error bars), over every axis it is matched with, and a range set on it or by a slider step."""
+    import numpy as np
+
+    L = fig.layout.to_plotly_json()
+    letter = key[0]
+    ref = lambda k: letter + k[5:]  # "xaxis2" -> "x2"
+    # the axes that show one range: matched with one another (make_subplots' shared axes)
+    same = {k: {k} for k in L if _is_axis(k) and k[0] == letter}
+    same.setdefault(key, {key})
+    for k in list(same):
+        m = _get(L, f"{k}.matches")
+        other = next((o for o in same if ref(o) == m), None)
+        if other is not None:
+            joined = same[k] | same[other]
+            for o in joined:
+                same[o] = joined
+    group = same[key]
+    refs = {ref(g) for g in group}
+    values = []
+    for tr in fig.data:
+        if (getattr(tr, f"{letter}axis", None) or letter) not in refs:
+            continue
+        v = getattr(tr, letter, None)
+        if v is None:
+            continue
+        try:
+            arr = np.asarray(v, dtype=np.float64).ravel()
+        except (TypeError, ValueError):
+            continue
+        values.append(arr)
+        err = getattr(tr, f"error_{letter}", None)
+        if err is not None and err.array is not None:
+            plus = np.asarray(err.array, dtype=np.float64).ravel()
+            minus = np.asarray(err.arrayminus if err.arrayminus is not None else err.array,
+                               dtype=np.float64).ravel()
+            if plus.size == arr.size and minus.size == arr.size:
+                values += [arr + plus, arr - minus]
+    ranges = [_get(L, f"{g}.range") for g in group]
+    for sl in L.get("sliders") or []:
+        for st in sl.get("steps") or []:
+            for arg in st.get("args") or []:
+                if isinstance(arg, dict):
+                    ranges += [arg.get(f"{g}.range") for g in group]
+    for r in ranges:
+        if isinstance(r, (list, tuple)) and len(r) == 2 and all(isinstance(x, (int, float)) for x in r):
+            values.append(10.0 ** np.asarray(r, dtype=np.float64))  # a log axis' range is in log10
+    if not values:
+        return []
+    flat = np.concatenate(values)
+    return flat[np.isfinite(flat) & (flat > 0)].tolist()
+
+
+def _log_ticks(fig) -> None:
+    """Tick labels of every log axis of the figure (see :data:`TICKS`); an axis with ticks set by
+    hand (``dtick``, ``tickvals``) is left as it is."""
+    import math
+
+    L = fig.layout.to_plotly_json()
+    for key in sorted(k for k in L if _is_axis(k) and _get(L, f"{k}.type") == "log"):
+        if _get(L, f"{key}.dtick") is not None or _get(L, f"{key}.tickvals") is not None \
+                or _get(L, f"{key}.tickmode") == "array":
+            continue
+        values = _axis_data(fig, key)
+        axis = fig.layout[key]
+        if not values:
+            axis.update(minorloglabels="none", exponentformat="power")
+            continue
+        lo, hi = math.log10(min(values)), math.log10(max(values))
+        decade_ticks = math.floor(hi + 1e-9) - math.ceil(lo - 1e-9) + 1
+        if decade_ticks >= TICKS["decades"]:
+            axis.update(minorloglabels="none", exponentformat="power")
+        elif hi - lo > 0.3:
+            # 1, 2 and 5 times each power, labelled in full (every digit would crowd a decade's top)
+            axis.update(dtick="D2", minorloglabels="complete", exponentformat="none")
+        else:
+            # a fraction of a decade: plotly's own ticks, labelled in full
+            axis.update(minorloglabels="complete", exponentformat="none")
+
+
 def store_variants(fig):
     """Store :func:`variants` in the figure, as ``layout.meta["sheaflab"]``, where the book's
-    figures.js finds them. :func:`apply_style` and :func:`set_height` call it; call it again after
-    changing a styled figure's texts, legend or sliders."""
+    figures.js finds them, after giving its log axes their tick labels (:data:`TICKS`).
+    :func:`apply_style` and :func:`set_height` call it; call it again after changing a styled
+    figure's texts, legend, sliders or axis types."""
+    _log_ticks(fig)
     meta = fig.layout.meta if isinstance(fig.layout.meta, dict) else {}
     fig.layout.meta = {**{k: v for k, v in meta.items() if k != "sheaflab"}, "sheaflab": variants(fig)}
     return fig

@@ -238,7 +238,8 @@ def _timescale_figure(runs: list, alg: AlgorithmRun, active: int) -> tuple:
                      row=1, col=1)
     fig.update_yaxes(title_text="<b>slow</b>: train MSE", row=2, col=1, secondary_y=False)
     fig.update_yaxes(title_text="‖θ − θ<sub>0</sub>‖", row=2, col=1, secondary_y=True, showgrid=False,
-                     rangemode="tozero", tickmode="auto", nticks=5, color=COLORS["weights"])
+                     rangemode="tozero", tickmode="auto", nticks=5, color=COLORS["weights"],
+                     ticklabelstandoff=4)
     _style(fig, "", 720, lines=2, margin=dict(l=70, r=30, t=0, b=170))
     fig.update_layout(layouts[active], legend=dict(orientation="h", x=0, y=-0.2, yanchor="top"))
     return fig, layouts, per_run
@@ -397,7 +398,8 @@ def _ops_traces(costs: StepCosts) -> list:
         out.append((go.Bar(y=counts, text=[f"{c:.3g}" for c in counts],
                            hovertemplate="%{customdata}: %{y:.3g} per example per step"
                                          f"<extra>{name}</extra>", **common), 1))
-        out.append((go.Bar(y=micros, text=[f"{m:.3g} µs" for m in micros], showlegend=False,
+        # the panel's title gives the unit: a shorter label is drawn larger on a narrow bar
+        out.append((go.Bar(y=micros, text=[f"{m:.3g}" for m in micros], showlegend=False,
                            hovertemplate="%{customdata}: %{y:.3g} µs per step"
                                          f"<extra>{name}</extra>", **common), 2))
     return out
@@ -420,12 +422,14 @@ def _measure_costs(width: int, optimizer: str) -> StepCosts:
 
 def _ops_figure(costs: StepCosts) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
-                        subplot_titles=("operations per example per step (count)",
-                                        "time per full-batch step (µs, measured)"))
+                        subplot_titles=("operations per example<br>per step (count)",
+                                        "time per full-batch step<br>(µs, measured)"))
     for tr, col in _ops_traces(costs):
         fig.add_trace(tr, row=1, col=col)
     fig.update_yaxes(title_text="count per example per step", rangemode="tozero", row=1, col=1)
-    fig.update_yaxes(title_text="µs per step", rangemode="tozero", row=1, col=2)
+    # no axis title on the right panel: its subplot title says what it counts, and an axis title
+    # between the panels would run into the left panel's bars on a phone
+    fig.update_yaxes(rangemode="tozero", row=1, col=2)
     fig.update_xaxes(title_text="phase (SGD / sheaf trainer)")
     _style(fig, "", 460, lines=2, legend=dict(orientation="h", x=0, xanchor="left", y=1.0))
     fig.update_layout(_ops_layout(costs), barmode="group", bargap=0.25, uniformtext_minsize=9)
@@ -585,7 +589,7 @@ def discord_dashboard(history, live: bool = False, log_color=None, max_steps: in
                         horizontal_spacing=0.1, vertical_spacing=0.09,
                         subplot_titles=("mean discord ‖d<sub>e</sub>‖ per edge and epoch", _BAR_TITLE,
                                         "residual R̄ (mean equilibrium energy)",
-                                        "spectral gap λ<sub>min</sub>(L<sub>free</sub>), mean over the "
+                                        "spectral gap λ<sub>min</sub>(L<sub>free</sub>),<br>mean over the "
                                         "training set" + gap_note))
     for tr, row, col in _dashboard_traces(data, at0):
         fig.add_trace(tr, row=row, col=col)

@@ -77,11 +77,10 @@ PAGES = [
 ]
 
 #: Console messages known not to come from this book's configuration, as (regex, reason).
-#: Each match is reported in the test output, never silently dropped.
-KNOWN_CONSOLE_ERRORS: list[tuple[str, str]] = [
-    (r"Got invalid theme mode: \. Resetting to auto",
-     "pydata-sphinx-theme, on a first visit (no saved light/dark mode)"),
-]
+#: Each match is reported in the test output, never silently dropped. (None: pydata-sphinx-theme's
+#: "Got invalid theme mode" on a first visit came from an unset default mode, which _config.yml
+#: now sets.)
+KNOWN_CONSOLE_ERRORS: list[tuple[str, str]] = []
 #: Widget modules that the vendored embed manager (@jupyter-widgets/html-manager embed.js) bundles.
 BUILT_IN_WIDGET_MODULES = {"@jupyter-widgets/base", "@jupyter-widgets/controls",
                            "@jupyter-widgets/output"}
@@ -695,20 +694,30 @@ def _network_and_errors(events: list[dict]):
 
 
 @pytest.fixture(scope="module")
-def rendered(browser, site, built_book):
-    """Loads each page once (lazily) and caches what it showed."""
-    cache: dict[str, tuple[dict, dict]] = {}
+def page_loads(browser, site, built_book):
+    """Loads each page once at each width of WIDTHS (lazily) and caches what it should show and
+    what it showed, with the results of the layout scripts (LAYOUT_INSPECT) run in the same load.
+    Screenshots: <page>.png (and -figN.png) at desktop width, <page>-<width>.png at the others."""
+    cache: dict[tuple[str, str], tuple[dict, dict]] = {}
 
-    def get(page: str) -> tuple[dict, dict]:
-        if page not in cache:
+    def get(page: str, width: str) -> tuple[dict, dict]:
+        if (page, width) not in cache:
             path = built_book / page
             assert path.is_file(), f"{page} was not built (is it in _toc.yml?)"
             want = expected(path.read_text())
-            shot = ARTIFACTS / (page.replace("/", "__").removesuffix(".html") + ".png")
-            cache[page] = (want, load(browser, site + page, want, shot))
-        return cache[page]
+            stem = page.replace("/", "__").removesuffix(".html")
+            shot = ARTIFACTS / (stem + (".png" if width == "desktop" else f"-{width}.png"))
+            cache[page, width] = (want, load(browser, site + page, want, shot, width=WIDTHS[width],
+                                             inspect=LAYOUT_INSPECT))
+        return cache[page, width]
 
     return get
+
+
+@pytest.fixture(scope="module")
+def rendered(page_loads):
+    """What each page should show and what it showed, at desktop width (one load per page)."""
+    return lambda page: page_loads(page, "desktop")
 
 
 def _is_local(url: str, site: str) -> bool:
@@ -938,6 +947,59 @@ FIGURE_LAYOUT = r"""
         if (p.kind === q.kind && (p.kind === 'annotation' || p.kind === 'axis title')) continue;
         if (meet(p.b, q.b)) overlaps.push(`${p.kind} "${p.label.slice(0, 40)}" / ${q.kind} "${q.label.slice(0, 40)}"`);
       }
+    // texts that collide: a tick label or a text label of a trace (scatter text, bar text) with
+    // any other text (another tick label, of its axis or another, a label, an annotation, a
+    // title, the legend ...), each text as its rotated box (a rotated tick label's axis-aligned box overlaps its
+    // neighbour's where the glyphs do not)
+    const texts = [];
+    d.querySelectorAll('svg text').forEach(t => {
+      if (!t.textContent.trim() || !shown(t) || t.closest('g.slider-container, .modebar')) return;
+      const cls = (t.parentElement.getAttribute('class') || '');
+      let kind = null;
+      if (/^[xy]\d*tick$/.test(cls) || /^[xy]cb.*tick$/.test(cls)) kind = 'tick';
+      else if (t.closest('g.textpoint')) kind = 'text label';
+      else if (t.closest('g.trace.bars g.point')) kind = 'bar label';
+      else if (t.closest('g.annotation')) kind = 'annotation';
+      else if (t.closest('g.legend')) kind = 'legend';
+      else if (t.closest('.g-gtitle')) kind = 'title';
+      else if (t.closest('g.infolayer') && /^g-.*title$/.test(cls)) kind = 'axis title';
+      else if (cls === 'cbtitle' || t.closest('.cbtitle')) kind = 'axis title';
+      else if (t.closest('.shape-label') || cls.includes('shape-label')) kind = 'shape label';
+      else if (t.closest('g.contourlabels')) kind = 'contour label';
+      if (!kind) return;
+      const bb = t.getBBox(), m = t.getScreenCTM();
+      if (!m || !bb.width || !bb.height) return;
+      const quad = [[bb.x, bb.y], [bb.x + bb.width, bb.y], [bb.x + bb.width, bb.y + bb.height],
+                    [bb.x, bb.y + bb.height]].map(([x, y]) => new DOMPoint(x, y).matrixTransform(m));
+      texts.push({kind, axis: kind === 'tick' ? cls.replace(/tick$/, '') : null,
+                  label: t.textContent.replace(/\u200b/g, ''), quad});
+    });
+    const depth = (a, b) => {  // how far two convex quads overlap (separating axis theorem)
+      let least = Infinity;
+      for (const q of [a, b])
+        for (let i = 0; i < 4; i++) {
+          const p0 = q[i], p1 = q[(i + 1) %% 4];
+          let nx = p0.y - p1.y, ny = p1.x - p0.x;
+          const n = Math.hypot(nx, ny);
+          if (!n) continue;
+          nx /= n; ny /= n;
+          const pa = a.map(p => p.x * nx + p.y * ny), pb = b.map(p => p.x * nx + p.y * ny);
+          least = Math.min(least, Math.min(Math.max(...pa), Math.max(...pb)) - Math.max(Math.min(...pa), Math.min(...pb)));
+        }
+      return least;
+    };
+    const labels = new Set(['text label', 'bar label']);
+    const collisions = [];
+    for (let i = 0; i < texts.length; i++)
+      for (let j = i + 1; j < texts.length; j++) {
+        const p = texts[i], q = texts[j];
+        const tick = p.kind === 'tick' || q.kind === 'tick';
+        const label = labels.has(p.kind) || labels.has(q.kind);
+        if ((tick || label) && depth(p.quad, q.quad) > tol) {
+          const name = t => t.kind + (t.axis ? ` (${t.axis})` : '') + ` "${t.label.slice(0, 30)}"`;
+          collisions.push(`${name(p)} / ${name(q)}`);
+        }
+      }
     const cut = [];
     d.querySelectorAll('svg text').forEach(t => {
       if (!t.textContent.trim() || !shown(t)) return;
@@ -949,6 +1011,7 @@ FIGURE_LAYOUT = r"""
     const cap = fg && fg.querySelector('figcaption');
     const out = d.closest('div.cell_output') || d.parentElement;
     return {index: k + 1, width: Math.round(fig.x1 - fig.x0), parts: parts.length, overlaps, cut,
+            texts: texts.length, collisions,
             caption: cap ? cap.textContent.trim().replace(/\s+/g, ' ').slice(0, 60) : null,
             filter: getComputedStyle(d).filter, mode: d.getAttribute('data-sheaflab-mode'),
             // the output area around the figure: no sideways scroll
@@ -967,24 +1030,51 @@ CODE_CELLS = r"""
 })()
 """
 
+#: Every MathJax display (``mjx-container[display="true"]``, MathJax 3's CHTML output): its TeX,
+#: the width of its typeset math, of its own box and of the column it stands in (the content box of
+#: the block around it), whether its box scrolls (book.css lets a display scroll inside its own
+#: box: the page never does), and whether the page itself scrolls sideways.
+MATH_DISPLAYS = r"""
+(() => {
+  const tex = new Map();
+  const doc = window.MathJax && MathJax.startup && MathJax.startup.document;
+  for (const item of (doc && doc.math) || [])
+    if (item.typesetRoot) tex.set(item.typesetRoot, String(item.math));
+  const inner = el => {
+    const st = getComputedStyle(el), r = el.getBoundingClientRect();
+    return {x0: r.left + parseFloat(st.paddingLeft) + parseFloat(st.borderLeftWidth),
+            x1: r.right - parseFloat(st.paddingRight) - parseFloat(st.borderRightWidth)};
+  };
+  const displays = [...document.querySelectorAll('mjx-container[display="true"]')].map(c => {
+    // the math as typeset: its widest part (a tagged equation is a table as wide as the box)
+    let x0 = Infinity, x1 = -Infinity;
+    for (const m of c.querySelectorAll(':scope > mjx-math, :scope > mjx-math > *, mjx-mtd > *, mjx-mlabeledtr > *')) {
+      const r = m.getBoundingClientRect();
+      if (r.width > 0) { x0 = Math.min(x0, r.left); x1 = Math.max(x1, r.right); }
+    }
+    const box = c.getBoundingClientRect(), col = inner(c.parentElement);
+    const st = getComputedStyle(c);
+    return {tex: (tex.get(c) || c.textContent).trim().replace(/\s+/g, ' ').slice(0, 70),
+            math: Math.round((x1 - x0) * 10) / 10, scroll: [c.scrollWidth, c.clientWidth],
+            box: [Math.round(box.left * 10) / 10, Math.round(box.right * 10) / 10],
+            column: [Math.round(col.x0 * 10) / 10, Math.round(col.x1 * 10) / 10],
+            scrolls: /auto|scroll/.test(st.overflowX)};
+  });
+  const root = document.scrollingElement || document.documentElement;
+  return {displays, page_scroll: [root.scrollWidth, root.clientWidth]};
+})()
+"""
+
+
+#: The layout scripts run in every page load (at each width of WIDTHS).
+LAYOUT_INSPECT = {"figure_layout": FIGURE_LAYOUT, "code": CODE_CELLS, "math_displays": MATH_DISPLAYS}
+
 
 @pytest.fixture(scope="module")
-def laid_out(browser, site, built_book):
-    """Each page at each width of WIDTHS (lazily, once): its figures' layout and its code cells.
-    Screenshots of the phone layout go to <page>-phone.png (and -phone-figN.png)."""
-    cache: dict[tuple[str, str], dict] = {}
-
-    def get(page: str, width: str) -> dict:
-        if (page, width) not in cache:
-            want = expected((built_book / page).read_text())
-            shot = None
-            if width != "desktop":
-                shot = ARTIFACTS / (page.replace("/", "__").removesuffix(".html") + f"-{width}.png")
-            cache[page, width] = load(browser, site + page, want, shot, width=WIDTHS[width],
-                                      inspect={"figure_layout": FIGURE_LAYOUT, "code": CODE_CELLS})
-        return cache[page, width]
-
-    return get
+def laid_out(page_loads):
+    """Each page at each width of WIDTHS: its figures' layout, its code cells and its math displays,
+    measured in the page's one load at that width (the desktop load is the one of ``rendered``)."""
+    return lambda page, width: page_loads(page, width)[1]
 
 
 #: What the layout tests measured, page by page and width by width (figures checked, overlaps,
@@ -1009,14 +1099,16 @@ def _record_layout(key: str, **numbers) -> None:
 @pytest.mark.parametrize("page", PAGES)
 def test_figure_layout(laid_out, page, width):
     """On every figure the title, legend, sliders, annotations (subplot titles among them), axis
-    titles and the mode bar (shown on hover) keep clear of one another, and no text is cut at the
-    figure's edge. Each figure fits its cell (no sideways scroll) and, at phone width, is laid out
+    titles and the mode bar (shown on hover) keep clear of one another; no tick label overlaps
+    another tick label (of its axis or another) or any other text, nor does a text label of a
+    trace (scatter or bar text); no text is cut at the figure's edge. Each figure fits its cell (no sideways scroll) and, at phone width, is laid out
     for the phone by the book's figures.js (at desktop width, as drawn)."""
     got = laid_out(page, width)
     figs = got["figure_layout"]
     assert len(figs) == got["figures"], "a figure was not measured"
     overlaps = [f"figure {f['index']}: {o}" for f in figs for o in f["overlaps"]]
     cut = [f"figure {f['index']}: {c}" for f in figs for c in f["cut"]]
+    collisions = [f"figure {f['index']}: {c}" for f in figs for c in f["collisions"]]
     wide = [f"figure {f['index']}: {f['width']} px wide, its output area scrolls "
             f"{f['scroll'][0]} > {f['scroll'][1]} px" for f in figs
             if f["scroll"][0] > f["scroll"][1] or f["width"] > f["cell"] + TOLERANCE_PX]
@@ -1024,11 +1116,15 @@ def test_figure_layout(laid_out, page, width):
     not_laid_out = [f"figure {f['index']}: mode {f['mode']!r}" for f in figs
                     if (f["mode"] or "").endswith(" phone") != phone]
     _record_layout(f"{page} @ {WIDTHS[width]} px", figures=len(figs), overlaps=len(overlaps), cut=len(cut),
+                   text_collisions=len(collisions),
                    wider_than_cell=len(wide), phone_layout=sum(bool(f["mode"] and "phone" in f["mode"])
                                                              for f in figs))
     print(f"{page} at {WIDTHS[width]} px: {len(figs)} figures checked, {len(overlaps)} overlaps, "
-          f"{len(cut)} texts cut at the edge, {len(wide)} wider than their cell")
+          f"{len(cut)} texts cut at the edge, {len(wide)} wider than their cell, "
+          f"{len(collisions)} texts drawn over one another")
     assert not overlaps, f"{page} at {WIDTHS[width]} px:\n" + "\n".join(overlaps)
+    assert not collisions, (f"{page} at {WIDTHS[width]} px, texts drawn over one another:\n"
+                            + "\n".join(collisions))
     assert not cut, f"{page} at {WIDTHS[width]} px, text cut at the figure's edge:\n" + "\n".join(cut)
     assert not wide, f"{page} at {WIDTHS[width]} px, figures wider than their cell:\n" + "\n".join(wide)
     assert not not_laid_out, (f"{page} at {WIDTHS[width]} px, figures not laid out for the "
@@ -1047,6 +1143,50 @@ def test_code_cells_fit(laid_out, page, width):
           f"than their box; {len(code['wide_outputs'])} printed outputs scroll sideways")
     assert not code["wide_inputs"], (f"{page} at {WIDTHS[width]} px, code cells wider than their box:\n"
                                      + "\n".join(code["wide_inputs"]))
+
+
+#: Math displays allowed to scroll inside their own box at a width, rather than fit their column,
+#: as (page, width, start of the TeX) -> why. (pydata-sphinx-theme lets every display scroll:
+#: with its scroll bar hidden, as on a phone, a reader sees it cut.)
+SCROLLING_DISPLAYS: dict[tuple[str, str, str], str] = {}
+
+
+def _allowed_to_scroll(page: str, width: str, tex: str) -> bool:
+    return any(p == page and w == width and tex.startswith(t) for p, w, t in SCROLLING_DISPLAYS)
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+@pytest.mark.parametrize("page", PAGES)
+def test_math_displays_fit(laid_out, page, width):
+    """No MathJax display is wider than its column: its typeset math fits the content box of the
+    block it stands in, and its own box does not scroll (long displays are broken over lines in
+    the notebooks). Only a display of SCROLLING_DISPLAYS may scroll, inside its own box, which
+    stays within the column; and the page never scrolls sideways."""
+    got = laid_out(page, width)["math_displays"]
+    tol = TOLERANCE_PX
+    wide, scrolling = [], []
+    for d in got["displays"]:
+        col = d["column"][1] - d["column"][0]
+        box_out = d["box"][0] < d["column"][0] - tol or d["box"][1] > d["column"][1] + tol
+        too_wide = d["math"] > col + tol or d["scroll"][0] > d["scroll"][1] + 1
+        where = f"{d['math']:.0f} px of math, column {col:.0f} px: {d['tex']}"
+        if box_out:
+            wide.append(where + f" (its box spans {d['box']}, the column {d['column']})")
+        elif too_wide and d["scrolls"] and _allowed_to_scroll(page, width, d["tex"]):
+            scrolling.append(where)
+        elif too_wide:
+            wide.append(where)
+    page_scroll = got["page_scroll"][0] > got["page_scroll"][1] + 1
+    _record_layout(f"{page} @ {WIDTHS[width]} px", math_displays=len(got["displays"]),
+                   wide_math_displays=len(wide), scrolling_math_displays=len(scrolling),
+                   page_scrolls_sideways=page_scroll)
+    print(f"{page} at {WIDTHS[width]} px: {len(got['displays'])} math displays, {len(wide)} wider "
+          f"than their column, {len(scrolling)} scroll in their own box"
+          + "".join(f"\n  scrolls: {w}" for w in scrolling))
+    assert not wide, (f"{page} at {WIDTHS[width]} px, math displays wider than their column:\n"
+                      + "\n".join(wide))
+    assert not page_scroll, (f"{page} at {WIDTHS[width]} px scrolls sideways: "
+                             f"{got['page_scroll'][0]} > {got['page_scroll'][1]} px")
 
 
 #: The chapter's pages (book/chapter.ipynb and its sections in _toc.yml); each shows figures.
