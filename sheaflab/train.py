@@ -489,10 +489,10 @@ class SheafTrainer(_Trainer):
         set in ``history.lambda_min`` (0 = never); see :func:`sheaflab.spectral.lambda_min` for how
         it is computed (an iterative eigensolver on wide nets).
     gap_sample : how many training examples each ``track_gap`` recording averages over: a fixed
-        random subset of that size, drawn from ``seed`` (its fast phase and
-        eigensolve cost that share of the full set's); None (default) = every example. The
-        recording is then an estimate of the full mean: ``bench/bench_trainer.py`` prints its
-        error against the full mean next to its cost.
+        random subset of that size, drawn from ``seed`` (its fast phase and eigensolve then cost
+        that share of the full set's); None (default) = every example. The recording is then an
+        estimate of the full mean: ``bench/bench_trainer.py gap`` prints its error against the
+        full mean next to its cost.
     warm_start : start each example's fast phase from its own previous equilibrium (cochain, and
         with it the activation pattern and the kinks), full batch and mini-batch alike; an example
         seen for the first time starts from the forward pass. The trainer keeps one cochain per
@@ -528,7 +528,7 @@ class SheafTrainer(_Trainer):
         self._warm = None        # _WarmStarts of the training set being fitted
         self.track_gap = positive(track_gap, "track_gap", integer=True, allow_zero=True)
         self.gap_sample = None if gap_sample is None else positive(gap_sample, "gap_sample", integer=True)
-        self._gap_subset = None   # (n, indices) of the last gap_examples draw
+        self._gap_subset = None   # ((n, gap_sample), indices) of the last gap_examples draw
         self.method = choice(method or "direct", "method", METHODS)
         self.n_jobs = check_n_jobs(n_jobs)
         self._in_process = None   # n_jobs != 1: measured on the first batch (see _batch)
@@ -562,9 +562,10 @@ class SheafTrainer(_Trainer):
         without replacement from ``seed`` (the same subset at every recording)."""
         if self.gap_sample is None or self.gap_sample >= n:
             return slice(None)
-        rng = np.random.default_rng(None if self.seed is None else [int(self.seed), n, self.gap_sample])
-        if self._gap_subset is None or self._gap_subset[0] != n:   # seed None: drawn once per fit
-            self._gap_subset = (n, np.sort(rng.choice(n, self.gap_sample, replace=False)))
+        key = (n, self.gap_sample)
+        if self._gap_subset is None or self._gap_subset[0] != key:   # seed None: drawn once
+            rng = np.random.default_rng(None if self.seed is None else [int(self.seed), n, self.gap_sample])
+            self._gap_subset = (key, np.sort(rng.choice(n, self.gap_sample, replace=False)))
         return self._gap_subset[1]
 
     def _snapshot(self) -> dict:

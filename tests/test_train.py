@@ -430,6 +430,8 @@ def test_gap_sample_records_the_mean_gap_over_its_fixed_subset():
     eq = sheaflab.equilibrium(tr.sheaf, X[idx], Y[idx])
     dense = sheaflab.spectral.lambda_min(tr.sheaf, eq.patterns, solver="dense").mean()
     assert h.lambda_min[3] == pytest.approx(dense, rel=1e-8)
+    tr.gap_sample = 5                       # a new size draws a new subset
+    assert tr.gap_examples(len(X)).shape == (5,)
     # a sample as large as the set is the full mean; and the value must be a positive integer
     assert sheaflab.SheafTrainer(sheaf, gap_sample=30).gap_examples(30) == slice(None)
     with pytest.raises(ValueError, match="gap_sample"):
