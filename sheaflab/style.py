@@ -555,12 +555,12 @@ def variants(fig) -> dict:
     }
 
 
-def _axis_data(fig, key: str) -> list:
+def _axis_data(fig, L: dict, key: str) -> list:
     """The positive finite values that axis ``key`` ("xaxis2") shows: its traces' coordinates (and
-    error bars), over every axis it is matched with, and a range set on it or by a slider step."""
+    error bars), over every axis it is matched with, and a range set on it or by a slider step.
+    L: the figure's layout as plotly JSON (``fig.layout.to_plotly_json()``)."""
     import numpy as np
 
-    L = fig.layout.to_plotly_json()
     letter = key[0]
     ref = lambda k: letter + k[5:]  # "xaxis2" -> "x2"
     # the axes that show one range: matched with one another (make_subplots' shared axes)
@@ -619,7 +619,7 @@ def _log_ticks(fig) -> None:
         if _get(L, f"{key}.dtick") is not None or _get(L, f"{key}.tickvals") is not None \
                 or _get(L, f"{key}.tickmode") == "array":
             continue
-        values = _axis_data(fig, key)
+        values = _axis_data(fig, L, key)
         axis = fig.layout[key]
         if not values:
             axis.update(minorloglabels="none", exponentformat="power")

@@ -545,14 +545,15 @@ class SheafTrainer(_Trainer):
         if not self.track_gap or (self.history.epochs + 1) % self.track_gap:
             return float("nan")
         idx = self.gap_examples(X.shape[0])
+        X, Y = X[idx], Y[idx]
         warm = self._warm
         if warm is None or not warm.seen[idx].all():
-            return float(equilibrium_gaps(self.sheaf, X[idx], Y[idx]).mean())
+            return float(equilibrium_gaps(self.sheaf, X, Y).mean())
         # the equilibria at the epoch's final weights, from the ones the epoch left: the next
         # epoch's fast phase starts from them in turn (with full batches at the very same weights),
         # so the recording costs little more than the eigensolve itself
-        start = {"guess" if self.sheaf.depth == 2 else "init": warm.start(self.sheaf, X[idx], Y[idx], idx)}
-        eq = equilibrium(self.sheaf, X[idx], Y[idx], **start, **self._eq_kwargs)
+        start = {"guess" if self.sheaf.depth == 2 else "init": warm.start(self.sheaf, X, Y, idx)}
+        eq = equilibrium(self.sheaf, X, Y, **start, **self._eq_kwargs)
         warm.store(idx, eq.cochain)
         return float(eq.lambda_min().mean())
 
