@@ -58,6 +58,11 @@ class Head:
         """(B, n_L, n_L) ``hess A(z)``."""
         raise NotImplementedError
 
+    def terms(self, z: np.ndarray) -> tuple:
+        """``(A(z), grad A(z), hess A(z))``: (B,), (B, n_L), (B, n_L, n_L), for a Newton step; a head
+        overrides it where the three share their work (the softmax: one exponential)."""
+        return self.log_partition(z), self.mean(z), self.hessian(z)
+
     def energy(self, z: np.ndarray, yhat: np.ndarray) -> np.ndarray:
         """(B,) output-edge energy ``A(z) - yhat . z + A*(yhat)`` (never negative)."""
         e = self.log_partition(z) - np.einsum("ij,ij->i", yhat, z) + self.conjugate(yhat)
@@ -160,8 +165,17 @@ class Softmax(Head):
         return special.xlogy(p, p).sum(axis=1)
 
     def hessian(self, z):
-        s = self.mean(z)
-        return np.einsum("ij,jk->ijk", s, np.eye(z.shape[1])) - s[:, :, None] * s[:, None, :]
+        return self.terms(z)[2]
+
+    def terms(self, z):
+        m = z.max(axis=1, keepdims=True)
+        e = np.exp(z - m)
+        total = e.sum(axis=1, keepdims=True)
+        p = e / total
+        hess = p[:, :, None] * -p[:, None, :]           # diag(p) - p p^T
+        diag = np.arange(z.shape[1])
+        hess[:, diag, diag] += p
+        return m[:, 0] + np.log(total[:, 0]), p, hess
 
     def accuracy(self, z, Y):
         return float(np.mean(np.argmax(z, axis=1) == np.argmax(Y, axis=1)))
@@ -209,34 +223,36 @@ def minimize_output(head: Head, K: np.ndarray, lin: np.ndarray, start: np.ndarra
     """
     t = np.array(start, dtype=np.float64)
     done = np.zeros(t.shape[0], dtype=bool)
-    rows = np.arange(t.shape[0])                 # the examples still iterating
+    rows = np.arange(t.shape[0])                 # the examples still iterating, and their data:
+    Kr, lr_, tr = K, lin, t
+    A, mean, hess = head.terms(tr)               # the head's terms at tr (shared with the line search)
     for _ in range(max_iter):
-        Kr, lr_, tr = K[rows], lin[rows], t[rows]
         Kt = np.einsum("bij,bj->bi", Kr, tr)
-        g = Kt - lr_ + head.mean(tr)
+        g = Kt - lr_ + mean
         # relative to the terms that cancel in g, so that rounding cannot keep it from converging
-        scale = tol * (1.0 + np.linalg.norm(Kt, axis=1) + np.linalg.norm(lr_, axis=1))
-        ok = np.linalg.norm(g, axis=1) <= scale
-        done[rows[ok]] = True
-        keep = ~ok
-        rows, Kr, lr_, tr, g = rows[keep], Kr[keep], lr_[keep], tr[keep], g[keep]
-        if rows.size == 0:
-            break
-        step = -np.linalg.solve(Kr + head.hessian(tr), g[..., None])[..., 0]
-
-        def phi(x):
-            return (0.5 * np.einsum("bi,bij,bj->b", x, Kr, x) - np.einsum("bi,bi->b", x, lr_)
-                    + head.log_partition(x))
-
-        f0, slope = phi(tr), np.einsum("bi,bi->b", g, step)
+        scale = tol * (1.0 + np.sqrt(np.einsum("bi,bi->b", Kt, Kt)) + np.sqrt(np.einsum("bi,bi->b", lr_, lr_)))
+        ok = np.einsum("bi,bi->b", g, g) <= scale * scale
+        if ok.any():
+            done[rows[ok]] = True
+            keep = ~ok
+            rows, Kr, lr_, tr, g, Kt, A, hess = (v[keep] for v in (rows, Kr, lr_, tr, g, Kt, A, hess))
+            if rows.size == 0:
+                break
+        step = -np.linalg.solve(Kr + hess, g[..., None])[..., 0]
+        f0 = np.einsum("bi,bi->b", tr, 0.5 * Kt - lr_) + A
+        slope = np.einsum("bi,bi->b", g, step)
         slack = 1e-12 * (1.0 + np.abs(f0))      # near the minimum Phi's rounding exceeds its decrease
         alpha = np.ones(rows.size)
         for _ in range(30):                      # Armijo backtracking, per example
-            bad = phi(tr + alpha[:, None] * step) > f0 + 1e-4 * alpha * slope + slack
+            trial = tr + alpha[:, None] * step
+            A, mean, hess = head.terms(trial)
+            phi = np.einsum("bi,bi->b", trial, 0.5 * np.einsum("bij,bj->bi", Kr, trial) - lr_) + A
+            bad = phi > f0 + 1e-4 * alpha * slope + slack
             if not bad.any():
                 break
             alpha[bad] *= 0.5
-        t[rows] = tr + alpha[:, None] * step
+        tr = trial
+        t[rows] = tr
     return t, done
 
 

@@ -61,10 +61,13 @@ def one_hidden_head(sheaf: NeuralSheaf, X: np.ndarray, Y: np.ndarray, max_iter: 
     converged = np.zeros(B, dtype=bool)
     iters = np.zeros(B, dtype=np.int64)
     rows = np.arange(B)                           # the examples whose A has not settled
-    eye = np.eye(n)
+    # S_A = I + W_2 W_2^T + W_2 diag(1_A) W_2^T, the last term one product for the whole batch:
+    # row k*n + m of ``pairs`` holds the products W_2[k, j] W_2[m, j] over the hidden units j
+    base = np.eye(n) + W2 @ W2.T
+    pairs = (W2[:, None, :] * W2[None, :, :]).reshape(n * n, -1).T
     for _ in range(max_iter):
         A = act[rows].astype(np.float64)
-        S_inv = np.linalg.inv(eye + np.einsum("kj,bj,mj->bkm", W2, 1.0 + A, W2))
+        S_inv = np.linalg.inv(base + (A @ pairs).reshape(-1, n, n))
         c = (A * u[rows]) @ W2.T + b2
         lin = np.einsum("bij,bj->bi", S_inv, c) + Y[rows]
         t_rows, ok = heads.minimize_output(head, S_inv, lin, t[rows], tol)
