@@ -215,6 +215,19 @@ def test_lanczos_gap_equals_the_dense_gap(dims):
     assert isinstance(one, float) and one == pytest.approx(dense[0], rel=1e-8)
 
 
+@pytest.mark.parametrize("B, k", [(8, 20), (200, 30)])   # the batched eigvalsh and the sweeps
+def test_largest_tridiagonal_eigenvalue_equals_lapack(B, k):
+    from scipy.linalg import eigvalsh_tridiagonal
+    from sheaflab.spectral import DENSE_TRIDIAGONAL, _largest_tridiagonal
+    rng = np.random.default_rng(B)
+    alpha, beta = rng.uniform(0.5, 2.0, (B, k)), rng.uniform(-0.5, 0.5, (B, k - 1))
+    assert (B * k * k <= DENSE_TRIDIAGONAL) == (B == 8)
+    want = np.array([eigvalsh_tridiagonal(alpha[i], beta[i])[-1] for i in range(B)])
+    np.testing.assert_allclose(_largest_tridiagonal(alpha, beta), want, rtol=1e-13)
+    # a lower bound above the answer (an earlier Ritz value, rounded up) is respected
+    np.testing.assert_array_equal(_largest_tridiagonal(alpha, beta, lower=want + 1e-9) >= want + 1e-9, True)
+
+
 def test_gap_method_choice_and_errors():
     sheaf, X, Y = random_problem([2, 40, 40, 1], n=6, seed=1)
     pats = sheaflab.equilibrium(sheaf, X, Y).patterns
