@@ -479,11 +479,14 @@ class SheafTrainer(_Trainer):
     tol, max_iter : fast-phase tolerance ``tau_c`` and iteration cap, passed to :func:`equilibrium`.
     l2 : weight of the reluctance edges (Definition 8): the energy gains ``l2/2 ||theta||^2``.
     n_jobs : joblib workers for the fast phase (Proposition 6); honours ``joblib.parallel_config``.
-        With joblib's own backends the first batch runs in this process, as with ``n_jobs=1``, and is
-        timed: below :data:`sheaflab.parallel.BREAK_EVEN` seconds every batch runs so (then the fit
-        is exactly the ``n_jobs=1`` fit: workers would only be slower), above it the workers run the
-        chunks (whose sums agree with the single chunk's to rounding). On a Dask cluster the
-        workers always run them.
+        With joblib's own backends where the fast phase runs is measured (:class:`_Placement`): the
+        first batch runs in this process, as with ``n_jobs=1``, and below
+        :data:`sheaflab.parallel.BREAK_EVEN` seconds every batch does (then the fit is exactly the
+        ``n_jobs=1`` fit); above it batch 2 runs on the workers (starting them) and batch 3 both on
+        the workers and here, timed side by side, and the batches after it run where it ran faster,
+        until the next such comparison (batches 10, 31, 94, ...). So the workers run only where
+        they measured faster; their chunks' sums agree with the single chunk's to rounding. On a
+        Dask cluster the workers always run them.
     seed : mini-batch order. progress : tqdm bar (None = only on a terminal).
     track_gap : every ``track_gap`` epochs record the mean ``lambda_min(L_free)`` over the training
         set in ``history.lambda_min`` (0 = never); see :func:`sheaflab.spectral.lambda_min` for how
@@ -531,7 +534,7 @@ class SheafTrainer(_Trainer):
         self._gap_subset = None   # ((n, gap_sample), indices) of the last gap_examples draw
         self.method = choice(method or "direct", "method", METHODS)
         self.n_jobs = check_n_jobs(n_jobs)
-        self._in_process = None   # n_jobs != 1: measured on the first batch (see _batch)
+        self._placement = _Placement()   # n_jobs != 1: where the fast phase runs, measured
         self.tol, self.max_iter = tol, max_iter
         self._eq_kwargs = {"method": self.method}
         if self.method == "global":   # exhaustive enumeration: no tolerance, no iteration cap
@@ -619,16 +622,25 @@ class SheafTrainer(_Trainer):
             init = self._warm.start(self.sheaf, X, Y, idx)
             # one hidden layer: the last equilibrium only starts the closed-form solve (same answer)
             kwargs["guess" if self.sheaf.depth == 2 else "init"] = init
-        measure = self.n_jobs != 1 and self._in_process is None
-        if measure and dask_client() is not None:
-            self._in_process, measure = False, False     # a Dask cluster was asked for: always use it
-        if self._in_process is not False:
-            kwargs["n_jobs"] = 1              # in this process, exactly as n_jobs=1 would run it
-        t0 = time.perf_counter()
-        out = fast_phase(self.sheaf, X, Y, return_cochain=warm, **kwargs)
-        if measure:
-            # the first batch ran here: workers take over only where the work pays for them
-            self._in_process = time.perf_counter() - t0 < BREAK_EVEN
+        place = self._placement
+        if self.n_jobs != 1 and place.batches == 0 and dask_client() is not None:
+            place.fixed, place.where = True, "workers"    # a Dask cluster was asked for: always use it
+        where = "here" if self.n_jobs == 1 else place.next()
+
+        def run(where):
+            # "here": in this process, exactly as n_jobs=1 would run it
+            t0 = time.perf_counter()
+            out = fast_phase(self.sheaf, X, Y, return_cochain=warm,
+                             **(dict(kwargs, n_jobs=1) if where == "here" else kwargs))
+            return out, time.perf_counter() - t0
+
+        out, seconds = run(where)
+        if self.n_jobs != 1:
+            if place.comparing:               # the same batch again, here: like for like
+                out, here_seconds = run("here")
+                place.record(seconds, here_seconds)
+            else:
+                place.record(seconds)
         if not warm:
             return out
         stats, cochain = out
@@ -641,6 +653,55 @@ class SheafTrainer(_Trainer):
         L = self.sheaf.depth
         gW, gb = add_reluctance_gradients(self.sheaf, grads[:L], grads[L:], self.l2)
         return gW + gb
+
+
+class _Placement:
+    """Where a trainer with ``n_jobs > 1`` runs each batch's fast phase: ``"here"`` (this process,
+    one chunk, as ``n_jobs=1``) or ``"workers"`` (joblib), decided by timing.
+
+    Batch 1 runs here; if it took less than :data:`~sheaflab.parallel.BREAK_EVEN` seconds, so does
+    every batch. Otherwise batch 2 runs on the workers (it starts the process pool, which costs
+    far more than a batch, so it is not timed), and batch 3 runs on the workers and then again
+    here, from the same start: the same work both ways, timed side by side. The result kept is the
+    one computed here, and the batches after it run where batch 3 ran faster, until the next
+    comparison: batches 10, 31, 94, ... (each ``3 k + 1``), because the work changes as training
+    goes on (at [2,64,64,1] with 2000 examples the workers won on the early epochs' long walks and
+    lost, 0.73x, once warm starts had made the epochs short). The comparisons cost one batch's fast
+    phase each, a logarithmic number per fit. Measured, not assumed: the serial fast phase's GEMMs
+    already use every core through the BLAS threads where the workers run one each.
+    """
+
+    def __init__(self):
+        self.where = None        # where the batches between comparisons run
+        self.fixed = False       # decided for good: here (the first batch took less than
+        #                          BREAK_EVEN) or on the workers (a Dask cluster was asked for)
+        self.batches = 0         # batches run so far
+        self.due = 3             # the (1-based) batch that runs both ways next
+        self.seconds = {}        # the last comparison's seconds, {"workers": ..., "here": ...}
+
+    @property
+    def comparing(self) -> bool:
+        """True for a batch that runs both ways (first on the workers, then here)."""
+        return not self.fixed and self.batches + 1 == self.due
+
+    def next(self) -> str:
+        """Where the next batch runs (for a comparison batch: its first run)."""
+        if self.fixed or self.batches == 0:
+            return self.where or "here"
+        return "workers" if self.comparing or self.where is None else self.where
+
+    def record(self, seconds: float, here_seconds: float | None = None) -> None:
+        """The batch took ``seconds`` where :meth:`next` said; ``here_seconds``: a comparison
+        batch's second run, in this process."""
+        self.batches += 1
+        if self.fixed:
+            return
+        if self.batches == 1 and seconds < BREAK_EVEN:
+            self.fixed, self.where = True, "here"
+        elif here_seconds is not None:
+            self.seconds = {"workers": seconds, "here": here_seconds}
+            self.where = "workers" if seconds < here_seconds else "here"
+            self.due = 3 * self.due + 1
 
 
 class _WarmStarts:

@@ -207,7 +207,8 @@ def test_return_cochain_stacks_the_chunks(deep):
 
 def test_small_batches_run_as_n_jobs_1(monkeypatch):
     """n_jobs=2 on work below parallel.BREAK_EVEN is exactly the n_jobs=1 fit (no joblib call at
-    all); forced onto the workers (BREAK_EVEN = 0) it agrees with it to rounding."""
+    all); above it (BREAK_EVEN = 0) the trial batches run on the workers, and the fit agrees with
+    the serial one to rounding."""
     sheaf, X, Y = random_problem([2, 6, 5, 1], n=40, seed=3)
     calls = []
     real = sheaflab.parallel._run_joblib
@@ -222,9 +223,34 @@ def test_small_batches_run_as_n_jobs_1(monkeypatch):
     monkeypatch.setattr(train_module, "BREAK_EVEN", 0.0)
     forced = sheaflab.SheafTrainer(sheaf, n_jobs=2, **kw)
     h_forced = forced.fit(X, Y, epochs=3)
-    assert len(calls) == 3 * 2 - 1                           # every batch but the measured first
+    # batch 2 on the workers, batch 3 on the workers and here; here measured faster (a joblib call
+    # costs milliseconds, a batch of 20 examples of this net well under one)
+    assert len(calls) == 2 and forced._placement.where == "here"
     for name in ("train_mse", "residual", "edge_discord", "fast_iterations"):
         np.testing.assert_array_equal(getattr(h_small, name), getattr(h_serial, name), err_msg=name)
         np.testing.assert_allclose(getattr(h_forced, name), getattr(h_serial, name), rtol=1e-12,
                                    atol=1e-14, err_msg=name)
     assert all(np.array_equal(p, q) for p, q in zip(small.params, serial.params))
+
+
+def test_placement_goes_where_the_comparison_batches_ran_faster():
+    from sheaflab.train import _Placement
+    # workers faster at first, slower from batch 10 on (as when warm starts shorten the epochs)
+    place, ran, compared = _Placement(), [], []
+    for batch in range(1, 33):
+        ran.append(place.next())
+        here, workers = 1.0, (0.5 if batch < 10 else 2.0)
+        if place.comparing:
+            compared.append(batch)
+            place.record(workers, here)
+        else:     # batch 2 starts the pool: its time is never compared
+            place.record({"here": here, "workers": 50.0 * workers}[ran[-1]])
+    assert compared == [3, 10, 31]
+    assert ran[:3] == ["here", "workers", "workers"] and set(ran[3:9]) == {"workers"}
+    assert set(ran[10:30]) == {"here"} and ran[9] == ran[30] == "workers"   # comparisons run there first
+    assert place.where == "here" and place.seconds == {"workers": 2.0, "here": 1.0}
+    small = _Placement()
+    small.record(0.001)                                       # below BREAK_EVEN: here for good
+    for _ in range(12):
+        assert small.next() == "here" and not small.comparing
+        small.record(1.0)
