@@ -189,7 +189,7 @@ def rescaling_figure(rows: list) -> go.Figure:
     fig.add_trace(go.Scatter(x=c, y=[r.residual for r in rows], mode="lines+markers",
                              name="mean R (relaxed energy)", line=dict(color=COLORS["sheaf"])))
     fig.add_trace(go.Scatter(x=c, y=[r.first_edges for r in rows], mode="lines+markers",
-                             name="its part on affine_1 and relu_1",
+                             name="its part on the first affine and ReLU edges",
                              line=dict(color=COLORS["equilibrium"], dash="dot")))
     fig.add_trace(go.Scatter(x=c, y=[r.mse for r in rows], mode="lines", name="MSE (right axis)",
                              line=dict(color=COLORS["sgd"], dash="dash")), secondary_y=True)
@@ -414,7 +414,7 @@ def parameter_sheaf_figure(psheaf) -> go.Figure:
                                  textposition="bottom center", name="zero anchor",
                                  marker=dict(size=14, color=COLORS["slow"])))
     fig.add_trace(go.Scatter(x=px, y=py, mode="markers", text=ptext, hovertemplate="%{text}<extra></extra>",
-                             name="pinned vertices z_l^(i)",
+                             name="pinned vertices z<sub>ℓ</sub><sup>(i)</sup>",
                              marker=dict(size=10, color=COLORS["sgd"])))
     fig.add_trace(go.Scatter(x=[c[0] for c in centres], y=[c[1] for c in centres], mode="markers+text",
                              text=[f"θ_{l} ∈ R^{n}" for l, n in enumerate(psheaf.stalk_dims, start=1)],
@@ -423,5 +423,5 @@ def parameter_sheaf_figure(psheaf) -> go.Figure:
                              hovertemplate="%{text}<extra></extra>"))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
-    return _style(fig, "The parameter sheaf H_W at the equilibrium cochains of one batch", height=460,
+    return _style(fig, "The parameter sheaf H<sub>W</sub> at the equilibrium cochains of one batch", height=460,
                   legend=LEGEND_BELOW, margin=dict(b=100))

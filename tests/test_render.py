@@ -1066,8 +1066,25 @@ MATH_DISPLAYS = r"""
 """
 
 
+#: Each figure's texts as drawn: its title, axis titles, legend entries and annotations.
+FIGURE_TEXTS = r"""
+[...document.querySelectorAll('div.plotly-graph-div')].map(d =>
+  [...d.querySelectorAll('text[class$="title"], text.legendtext, g.annotation text')].map(t => t.textContent))
+"""
+
 #: The layout scripts run in every page load (at each width of WIDTHS).
-LAYOUT_INSPECT = {"figure_layout": FIGURE_LAYOUT, "code": CODE_CELLS, "math_displays": MATH_DISPLAYS}
+LAYOUT_INSPECT = {"figure_layout": FIGURE_LAYOUT, "code": CODE_CELLS, "math_displays": MATH_DISPLAYS,
+                  "figure_texts": FIGURE_TEXTS}
+
+#: An underscore between two characters of a figure's text: a TeX-style subscript (``eta_theta``,
+#: ``lambda_min``) that plotly draws as typed; figures write ``η<sub>θ</sub>``. The package's edge
+#: names (``affine_1``, ``relu_2``) are names, not subscripts, and are allowed.
+PLAIN_SUBSCRIPT = re.compile(r"[^\s_]_[^\s_]")
+EDGE_NAME = re.compile(r"\b(?:affine|relu)_\d+\b")
+
+
+def _plain_subscripts(texts: list) -> list:
+    return [t for t in texts if PLAIN_SUBSCRIPT.search(EDGE_NAME.sub("", t))]
 
 
 @pytest.fixture(scope="module")
@@ -1192,6 +1209,18 @@ def test_math_displays_fit(laid_out, page, width):
 #: The chapter's pages (book/chapter.ipynb and its sections in _toc.yml); each shows figures.
 CHAPTER_PAGES = ["book/chapter.html", "book/demonstrations.html", "book/minima.html", "book/comparison.html",
                  "book/four_tasks.html"]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_figure_texts_have_no_plain_subscripts(laid_out, page):
+    figures = laid_out(page, "desktop")["figure_texts"]
+    bad = [(i, t) for i, texts in enumerate(figures, start=1) for t in _plain_subscripts(texts)]
+    assert not bad, f"{page}: figure texts with a plain underscore (write <sub>...</sub>): {bad}"
+
+
+def test_the_subscript_check_sees_plain_underscores():
+    assert _plain_subscripts(["ε = η_θ / η_c", "1 / λ_min(L_free)", "ε = ηθ / ηc", "affine_1 and relu_12",
+                              "train_mse", "a _ b"]) == ["ε = η_θ / η_c", "1 / λ_min(L_free)", "train_mse"]
 
 
 def test_chapter_figures_are_numbered_and_captioned(laid_out):
