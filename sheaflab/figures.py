@@ -189,7 +189,7 @@ def rescaling_figure(rows: list) -> go.Figure:
     fig.add_trace(go.Scatter(x=c, y=[r.residual for r in rows], mode="lines+markers",
                              name="mean R (relaxed energy)", line=dict(color=COLORS["sheaf"])))
     fig.add_trace(go.Scatter(x=c, y=[r.first_edges for r in rows], mode="lines+markers",
-                             name="its part on the first affine and ReLU edges",
+                             name="its part on the first two edges",
                              line=dict(color=COLORS["equilibrium"], dash="dot")))
     fig.add_trace(go.Scatter(x=c, y=[r.mse for r in rows], mode="lines", name="MSE (right axis)",
                              line=dict(color=COLORS["sgd"], dash="dash")), secondary_y=True)

@@ -820,6 +820,13 @@ def test_plotly_json_becomes_offline_html():
         "application/vnd.jupyter.widget-view+json")
 
 
+def test_landing_page_shows_the_version(built_book):
+    """One version number (sheaflab/_version.py), on the landing page through {{ version }}."""
+    from sheaflab import __version__
+    text = (built_book / "book" / "index.html").read_text()
+    assert f"This is version {__version__} of the book" in text and "{{" not in text
+
+
 def test_page_titles_are_unique(built_book):
     """The sidebar tells every page apart: each page of the table of contents has its own title."""
     titles = {}
